@@ -1,0 +1,199 @@
+"""The results table, the targets it is judged against, and bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from servers import INSTANCE_ACCEPT
+from workloads import LargeStow, Latency, Throughput
+
+MEGABYTE = 1_000_000
+RSS_LIMIT_MB = 300.0
+
+
+@dataclass
+class Figures:
+    """Everything measured for one server; a figure stays None when its step did not run."""
+
+    version: str = "not run"
+    stow_1: Throughput | None = None
+    stow_4: Throughput | None = None
+    retrieval: Latency | None = None
+    metadata: Latency | None = None
+    large: LargeStow | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Row:
+    """One line of the table: how to read the figure, and the target for the ratio ours / Orthanc."""
+
+    label: str
+    read: Callable[[Figures], float | None]
+    target: str
+    ratio_met: Callable[[float], bool] | None = None
+    ours_met: Callable[[float], bool] | None = None
+
+
+def attribute(*names: str) -> Callable[[Figures], float | None]:
+    """A reader for a nested attribute of the figures, None if any step is missing."""
+
+    def read(figures: Figures) -> float | None:
+        value: object = figures
+        for name in names:
+            value = getattr(value, name, None)
+            if value is None:
+                return None
+        return value
+
+    return read
+
+
+def peak_rss_mb(figures: Figures) -> float | None:
+    """The peak resident memory of the large STOW request, in MB."""
+    return figures.large.peak_rss_bytes / MEGABYTE if figures.large else None
+
+
+ROWS = [
+    Row("STOW-RS, 1 client (instances/s)", attribute("stow_1", "per_second"), ">= 2.5x", lambda r: r >= 2.5),
+    Row("STOW-RS, 4 clients (instances/s)", attribute("stow_4", "per_second"), ">= 1.5x", lambda r: r >= 1.5),
+    Row("Instance retrieval p50 (ms)", attribute("retrieval", "p50_ms"), "<= 1x", lambda r: r <= 1.0),
+    Row("Instance retrieval p95 (ms)", attribute("retrieval", "p95_ms"), ""),
+    Row("Study metadata p50 (ms)", attribute("metadata", "p50_ms"), "<= 1/6x", lambda r: r <= 1 / 6),
+    Row("Study metadata p95 (ms)", attribute("metadata", "p95_ms"), ""),
+    Row(
+        "Peak RSS, 2,000-instance STOW (MB)",
+        peak_rss_mb,
+        f"< {RSS_LIMIT_MB:.0f} MB",
+        ours_met=lambda mb: mb < RSS_LIMIT_MB,
+    ),
+]
+
+
+def number(value: float | None) -> str:
+    """A figure for the table."""
+    if value is None:
+        return "n/a"
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def verdict(row: Row, ours: float | None, ratio: float | None) -> str:
+    """Whether the row's target is met, or n/a when it has none or a figure is missing."""
+    if row.ratio_met and ratio is not None:
+        return "met" if row.ratio_met(ratio) else "NOT met"
+    if row.ours_met and ours is not None:
+        return "met" if row.ours_met(ours) else "NOT met"
+    return "n/a" if row.target else ""
+
+
+def table(results: dict[str, Figures]) -> str:
+    """The Markdown table of every figure for both servers, their ratio and the targets."""
+    lines = [
+        "| Measure | Ours | Orthanc | Ours / Orthanc | Target | Status |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for row in ROWS:
+        ours = row.read(results.get("ours", Figures()))
+        orthanc = row.read(results.get("orthanc", Figures()))
+        ratio = ours / orthanc if ours is not None and orthanc else None
+        ratio_text = f"{ratio:.2f}x" if ratio is not None else "n/a"
+        lines.append(
+            f"| {row.label} | {number(ours)} | {number(orthanc)} | {ratio_text} | {row.target} "
+            f"| {verdict(row, ours, ratio)} |"
+        )
+    return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    """The CPU model named by /proc/cpuinfo."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def memory_gib() -> float:
+    """Total memory in GiB."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / 1024**2
+    return 0.0
+
+
+def details(name: str, figures: Figures) -> list[str]:
+    """Supporting figures for one server: durations, sample sizes and checks."""
+    lines = [f"- **{name}** ({figures.version})"]
+    for label, run in (("1 client", figures.stow_1), ("4 clients", figures.stow_4)):
+        if run:
+            lines.append(f"  - STOW-RS, {label}: {run.instances} instances in {run.seconds:.1f} s")
+    checks = (
+        ("instance retrieval", figures.retrieval, "equal to the sent file after the 128-byte preamble"),
+        ("study metadata", figures.metadata, "listing every instance of the study"),
+    )
+    for label, latency, check in checks:
+        if latency:
+            lines.append(
+                f"  - {label}: {latency.requests} sequential requests, {latency.verified} checked {check}"
+            )
+    if figures.large:
+        lines.append(large_details(figures.large))
+    lines.extend(f"  - error: {error}" for error in figures.errors)
+    return lines
+
+
+def large_details(large: LargeStow) -> str:
+    """The line describing the large streamed STOW-RS request."""
+    rate = large.instances / large.seconds
+    return (
+        f"  - large STOW-RS: {large.instances} instances, {large.body_bytes / MEGABYTE:.0f} MB streamed in "
+        f"{large.seconds:.1f} s ({rate:.0f} instances/s); peak RSS {large.peak_rss_bytes / MEGABYTE:.0f} MB "
+        f"summed over {large.processes} processes, the server and its children "
+        f"({large.server_peak_rss_bytes / MEGABYTE:.0f} MB for the server process alone); "
+        f"{large.baseline_rss_bytes / MEGABYTE:.0f} MB before the request"
+    )
+
+
+def render(results: dict[str, Figures], settings: dict[str, str], load_at_start: float) -> str:
+    """The whole of RESULTS.md; ``load_at_start`` is the 1-minute load average when the run began."""
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    names = {"ours": "Ours", "orthanc": "Orthanc"}
+    parts = [
+        "# Benchmark results: the emulator and Orthanc",
+        "",
+        f"Written by `bench/run.py` on {now}. See `bench/README.md` for how to run it.",
+        "",
+        "## Machine",
+        "",
+        f"- {len(os.sched_getaffinity(0))} CPUs ({cpu_model()}), {memory_gib():.1f} GiB memory",
+        f"- Linux {platform.release()}, Python {platform.python_version()}",
+        "- Servers and client share the machine, one server at a time, in a loopback-only network namespace",
+        f"- 1-minute load average: {load_at_start:.2f} when the run began, {os.getloadavg()[0]:.2f} at its "
+        "end (other work on the machine skews the figures)",
+        "",
+        "## Versions",
+        "",
+        *(f"- {names[name]}: {figures.version}" for name, figures in results.items()),
+        "",
+        "## Workload",
+        "",
+        *(f"- {key}: {value}" for key, value in settings.items()),
+        f"- Instance retrieval asks Orthanc for `{INSTANCE_ACCEPT['orthanc']}` (its DICOMweb plugin answers "
+        f"400 to `application/dicom`) and the emulator for `{INSTANCE_ACCEPT['ours']}`",
+        "",
+        "## Figures",
+        "",
+        "Ratios are ours divided by Orthanc's: for instances/s higher is better, for milliseconds lower.",
+        "",
+        table(results),
+        "",
+        "## Details",
+        "",
+        *(line for name, figures in results.items() for line in details(names[name], figures)),
+        "",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,120 @@
+"""The benchmark proper, run inside the network namespace with the project's interpreter."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import report
+import servers
+import testdata
+import workloads
+
+BENCH_DIR = Path(__file__).resolve().parent
+WORK_DIR = BENCH_DIR / "work"
+DATA_DIR = WORK_DIR / "data"
+RESULTS_PATH = BENCH_DIR / "RESULTS.md"
+LARGE_INSTANCES = 2000
+STARTED = time.monotonic()
+
+
+def log(message: str) -> None:
+    """Print a progress line with the time since the start."""
+    print(f"[{time.monotonic() - STARTED:7.1f} s] {message}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure the selected servers, print the table and write RESULTS.md; 1 if any step failed."""
+    signal.signal(signal.SIGTERM, interrupt)
+    load_at_start = os.getloadavg()[0]
+    log(f"making sure {args.instances} test instances are cached in {DATA_DIR}")
+    testdata.ensure_cache(DATA_DIR, args.instances)
+    tags = itertools.count(testdata.PLACEHOLDER_TAG + 1)
+    names = ["ours", "orthanc"] if args.only == "both" else [args.only]
+    results = {name: measure(name, args, tags) for name in names}
+    text = report.render(results, workload_settings(args), load_at_start)
+    RESULTS_PATH.write_text(text)
+    print("\n" + report.table(results) + "\n", flush=True)
+    log(f"wrote {RESULTS_PATH}")
+    return 1 if any(figures.errors for figures in results.values()) else 0
+
+
+def interrupt(signum: int, frame: object) -> None:
+    """Turn SIGTERM into the same clean stop as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def workload_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The parameters of this run, as listed in RESULTS.md."""
+    return {
+        "Instances": (
+            f"{args.instances} generated CT slices, 512x512 16-bit signed MONOCHROME2, Explicit VR Little "
+            f"Endian, about 106 header elements, {testdata.INSTANCES_PER_STUDY} per study, one series each"
+        ),
+        "STOW-RS": f"{workloads.BATCH_SIZE} instances per request, fresh UIDs for every phase",
+        "Retrieval": f"{args.retrievals} sequential requests with transfer-syntax=*, after "
+        f"{workloads.WARMUP_REQUESTS} warm-up requests",
+        "Study metadata": f"{args.metadata_requests} sequential requests for {testdata.INSTANCES_PER_STUDY}"
+        f"-instance studies, after {workloads.WARMUP_REQUESTS} warm-up requests",
+        "Peak RSS": "not measured"
+        if args.skip_large or args.only == "orthanc"
+        else f"VmHWM of a freshly started emulator after one streamed STOW-RS of {LARGE_INSTANCES} instances",
+        "Client": "httpx, one persistent connection per client thread, Accept-Encoding: identity",
+    }
+
+
+def measure(name: str, args: argparse.Namespace, tags: Iterator[int]) -> report.Figures:
+    """All figures for one server; a failing step is recorded and ends that server's measurements."""
+    figures = report.Figures()
+    try:
+        measure_main(name, args, tags, figures)
+        if name == "ours" and not args.skip_large:
+            measure_large(args, tags, figures)
+    except (servers.ServerError, workloads.WorkloadError, httpx.HTTPError, OSError, ValueError) as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        log(f"{name}: FAILED: {message}")
+        figures.errors.append(message)
+    return figures
+
+
+def measure_main(name: str, args: argparse.Namespace, tags: Iterator[int], figures: report.Figures) -> None:
+    """STOW-RS with 1 and 4 clients, then retrieval and metadata latency, on one fresh server."""
+    log(f"{name}: starting")
+    with servers.running(name, WORK_DIR) as server:
+        figures.version = server.version
+        first = testdata.instances(DATA_DIR, args.instances, next(tags))
+        second = testdata.instances(DATA_DIR, args.instances, next(tags))
+        figures.stow_1 = stow_phase(server, first, clients=1)
+        figures.stow_4 = stow_phase(server, second, clients=4)
+        log(f"{name}: {args.retrievals} instance retrievals")
+        figures.retrieval = workloads.retrieval_latency(server, first, args.retrievals)
+        log(f"{name}: {args.metadata_requests} study metadata requests")
+        studies = first[:: testdata.INSTANCES_PER_STUDY]
+        figures.metadata = workloads.metadata_latency(server, studies, args.metadata_requests)
+    log(f"{name}: stopped")
+
+
+def stow_phase(server: servers.Server, items: list[testdata.Instance], clients: int) -> workloads.Throughput:
+    """One timed STOW-RS phase, logged."""
+    log(f"{server.name}: STOW-RS of {len(items)} instances with {clients} client(s)")
+    throughput = workloads.stow_throughput(server, items, clients)
+    log(f"{server.name}: {throughput.per_second:.1f} instances/s")
+    return throughput
+
+
+def measure_large(args: argparse.Namespace, tags: Iterator[int], figures: report.Figures) -> None:
+    """Peak memory of a freshly started emulator while it stores one streamed 2,000-instance request."""
+    items: list[testdata.Instance] = []
+    while len(items) < LARGE_INSTANCES:
+        count = min(args.instances, LARGE_INSTANCES - len(items))
+        items.extend(testdata.instances(DATA_DIR, count, next(tags)))
+    log(f"ours: one streamed STOW-RS of {len(items)} instances on a fresh server")
+    with servers.running("ours", WORK_DIR) as server:
+        figures.large = workloads.large_stow(server, items)
+    log(f"ours: peak RSS {figures.large.peak_rss_bytes / report.MEGABYTE:.0f} MB")

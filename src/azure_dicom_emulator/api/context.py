@@ -1,0 +1,83 @@
+"""From an HTTP request to the feature layer's Scope: API version, partition and URL base."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+
+from ..errors import BadRequest, NotFound
+from ..features import partitions
+from ..features.scope import Scope
+from ..features.services import Services
+
+_VERSION = re.compile(r"^v(\d+)(?:\.(\d+))?(-prerelease)?$")
+SUPPORTED_VERSIONS = {("1", "0", "-prerelease"): 1, ("1", "0", ""): 1, ("2", "0", ""): 2}
+SUPPORTED_VERSIONS_HEADER = "1.0-prerelease, 1, 2"
+
+
+class UnsupportedApiVersion(BadRequest):
+    """A version segment of the right shape that names no supported version."""
+
+
+def services_of(request: Request) -> Services:
+    """The running emulator's shared services."""
+    return request.app.state.services
+
+
+def api_version(segment: str) -> int:
+    """The major API version of a path's version segment; 404 for a segment that is no version at all."""
+    match = _VERSION.match(segment)
+    if not match:
+        raise NotFound()
+    major, minor, prerelease = match.group(1), match.group(2) or "0", match.group(3) or ""
+    version = SUPPORTED_VERSIONS.get((major, minor, prerelease))
+    if version is None:
+        raise UnsupportedApiVersion(segment)
+    return version
+
+
+def base_url(request: Request) -> str:
+    """``scheme://host[:port]`` as the client reached us, with the listening port when Host has none."""
+    scheme = request.url.scheme
+    host = request.headers.get("host", "")
+    if not host:
+        server_host, server_port = request.scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server_host}:{server_port}"
+    elif not re.search(r":\d+$", host) or host.endswith("]"):
+        server = request.scope.get("server")
+        default_port = 443 if scheme == "https" else 80
+        if server and server[1] and server[1] != default_port:
+            host = f"{host}:{server[1]}"
+    return f"{scheme}://{host}"
+
+
+def host_name(request: Request) -> str:
+    """The host name of the request, without port."""
+    host = request.headers.get("host") or (request.scope.get("server") or ("localhost", 0))[0]
+    return re.sub(r":\d+$", "", host)
+
+
+async def scope_of(request: Request, create_partition: bool = False) -> Scope:
+    """The request's Scope, applying the partition rules of spec §2 (400s in Azure's words)."""
+    services = services_of(request)
+    segment = request.path_params["version"]
+    version = api_version(segment)
+    name = request.path_params.get("partition")
+    enabled = services.settings.partitions_enabled
+    if enabled and name is None:
+        raise BadRequest(partitions.NAME_MISSING)
+    if not enabled and name is not None:
+        raise BadRequest(partitions.FEATURE_DISABLED)
+    if name is None:
+        key, name = partitions.DEFAULT_PARTITION_KEY, partitions.DEFAULT_PARTITION
+    else:
+        key = await partitions.resolve(services, name, create=create_partition)
+    return Scope(
+        api_version=version,
+        version_segment=segment,
+        partition_key=key,
+        partition_name=name,
+        partitions_enabled=enabled,
+        base_url=base_url(request),
+    )

@@ -1,0 +1,93 @@
+"""WADO-RS over HTTP: study, series and instance files, and their metadata (spec §4)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ..dicom.media_types import accepts_dicom_json
+from ..dicom.multipart import closing_delimiter, new_boundary, part_header
+from ..errors import NotAcceptable
+from ..features import metadata as metadata_feature
+from ..features import retrieve as retrieve_feature
+from ..features.retrieve import InstancePayload
+from .context import scope_of, services_of
+
+CHUNK = 1024 * 1024
+DICOM_JSON = "application/dicom+json"
+
+
+def _uids(request: Request) -> tuple[str, str | None, str | None]:
+    params = request.path_params
+    return params["study"], params.get("series"), params.get("instance")
+
+
+async def retrieve(request: Request) -> Response:
+    """The study, series or instance as Part 10 files, single part or multipart/related."""
+    scope = await scope_of(request)
+    result = await retrieve_feature.retrieve(
+        services_of(request), scope, request.headers.getlist("accept"), *_uids(request)
+    )
+    if not result.multipart:
+        payload = result.instances[0]
+        return StreamingResponse(
+            _payload_chunks(payload),
+            media_type=f"application/dicom; transfer-syntax={payload.transfer_syntax_uid}",
+            headers={"content-length": str(payload.size)},
+        )
+    boundary = new_boundary()
+    headers = [
+        part_header(boundary, f"application/dicom; transfer-syntax={p.transfer_syntax_uid}", first=index == 0)
+        for index, p in enumerate(result.instances)
+    ]
+    closing = closing_delimiter(boundary)
+    length = sum(len(h) for h in headers) + sum(p.size for p in result.instances) + len(closing)
+    return StreamingResponse(
+        _multipart_chunks(headers, result.instances, closing),
+        media_type=f'multipart/related; boundary="{boundary}"',
+        headers={"content-length": str(length)},
+    )
+
+
+async def _multipart_chunks(
+    headers: list[bytes], payloads: list[InstancePayload], closing: bytes
+) -> AsyncIterator[bytes]:
+    for header, payload in zip(headers, payloads, strict=True):
+        yield header
+        async for chunk in _payload_chunks(payload):
+            yield chunk
+    yield closing
+
+
+async def _payload_chunks(payload: InstancePayload) -> AsyncIterator[bytes]:
+    if payload.data is not None:
+        yield payload.data
+        return
+    async with await anyio.open_file(payload.path, "rb") as fp:
+        while chunk := await fp.read(CHUNK):
+            yield chunk
+
+
+async def metadata(request: Request) -> Response:
+    """The DICOM JSON of every instance in the study, series or instance, with an ETag."""
+    scope = await scope_of(request)
+    if not accepts_dicom_json(request.headers.getlist("accept")):
+        raise NotAcceptable()
+    result = await metadata_feature.metadata(
+        services_of(request), scope, *_uids(request), if_none_match=request.headers.get("if-none-match")
+    )
+    if result.not_modified:
+        return Response(status_code=304)
+    return StreamingResponse(
+        _json_array(result.datasets), media_type=DICOM_JSON, headers={"ETag": result.etag}
+    )
+
+
+async def _json_array(datasets: list[str]) -> AsyncIterator[bytes]:
+    for start in range(0, len(datasets), 64):
+        prefix = "[" if start == 0 else ","
+        yield (prefix + ",".join(datasets[start : start + 64])).encode()
+    yield b"]"

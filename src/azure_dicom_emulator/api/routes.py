@@ -1,0 +1,40 @@
+"""The route table: every Azure route, at ``/{version}/`` and, where Azure allows, under a partition."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route
+
+from . import delete, retrieve, service, store
+
+STUDY = "studies/{study}"
+SERIES = STUDY + "/series/{series}"
+INSTANCE = SERIES + "/instances/{instance}"
+
+# (path after the version and optional partition segment, endpoint, methods)
+PARTITIONED = [
+    ("studies", store.store, ["POST", "PUT"]),
+    (STUDY, store.store, ["POST", "PUT"]),
+    (STUDY, retrieve.retrieve, ["GET"]),
+    (SERIES, retrieve.retrieve, ["GET"]),
+    (INSTANCE, retrieve.retrieve, ["GET"]),
+    (STUDY + "/metadata", retrieve.metadata, ["GET"]),
+    (SERIES + "/metadata", retrieve.metadata, ["GET"]),
+    (INSTANCE + "/metadata", retrieve.metadata, ["GET"]),
+    (STUDY, delete.delete, ["DELETE"]),
+    (SERIES, delete.delete, ["DELETE"]),
+    (INSTANCE, delete.delete, ["DELETE"]),
+]
+UNPARTITIONED = [
+    ("partitions", service.list_partitions, ["GET"]),
+]
+
+
+def routes() -> list[BaseRoute]:
+    """Every route of the emulator."""
+    table: list[BaseRoute] = [Route("/health/check", service.health, methods=["GET"])]
+    for path, endpoint, methods in UNPARTITIONED:
+        table.append(Route(f"/{{version}}/{path}", endpoint, methods=methods))
+    for path, endpoint, methods in PARTITIONED:
+        table.append(Route(f"/{{version}}/{path}", endpoint, methods=methods))
+        table.append(Route(f"/{{version}}/partitions/{{partition}}/{path}", endpoint, methods=methods))
+    return table

@@ -1,0 +1,96 @@
+"""Builds the ASGI application: routes, middleware, error handling and the start-up work."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .api.context import SUPPORTED_VERSIONS_HEADER
+from .api.errors import InternalErrorMiddleware, QueryStringGuardMiddleware, not_found, service_error
+from .api.routes import routes
+from .errors import ServiceError
+from .features.services import Services
+from .features.sweep import sweep_orphans
+from .settings import Settings
+
+EXPOSED_HEADERS = [
+    "ETag",
+    "Location",
+    "Content-Location",
+    "Warning",
+    "erroneous-dicom-attributes",
+    "api-supported-versions",
+]
+
+
+class ApiVersionHeaderMiddleware:
+    """Adds ``api-supported-versions`` to every versioned route's response, as Azure does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"api-supported-versions", SUPPORTED_VERSIONS_HEADER.encode()),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The emulator as an ASGI app; start-up applies migrations and sweeps orphan files."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = Services.create(settings)
+        await services.db.migrate()
+        await sweep_orphans(services)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.close()
+
+    return Starlette(
+        routes=routes(),
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=EXPOSED_HEADERS,
+                allow_credentials="*" not in settings.cors_origins,
+            ),
+            Middleware(InternalErrorMiddleware),
+            Middleware(QueryStringGuardMiddleware),
+            Middleware(ApiVersionHeaderMiddleware),
+        ],
+        exception_handlers={ServiceError: service_error, HTTPException: not_found},
+        lifespan=lifespan,
+    )
+
+
+def create_app_from_environment() -> Starlette:
+    """The app configured from ``DICOM_EMULATOR_*`` variables (used by the server's worker processes)."""
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return create_app(settings)

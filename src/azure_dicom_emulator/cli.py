@@ -1,0 +1,60 @@
+"""The command line: ``azure-dicom-emulator serve``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from .settings import Settings
+
+app = typer.Typer(
+    help="A local emulator of the Azure Health Data Services DICOM service.", no_args_is_help=True
+)
+
+
+@app.callback()
+def main() -> None:
+    """A local emulator of the Azure Health Data Services DICOM service."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8080]")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where the index and files live [default: ./data]")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="postgresql+asyncpg://... [default: SQLite in the data dir]")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes [default: 1]")] = None,
+) -> None:
+    """Serves the DICOMweb API; options override DICOM_EMULATOR_* variables."""
+    overrides = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "workers": workers,
+    }
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"DICOM_EMULATOR_{name.upper()}"] = str(value)
+    settings = Settings()
+    typer.echo(f"Serving on http://{settings.host}:{settings.port} (data in {settings.data_dir.resolve()})")
+    uvicorn.run(
+        "azure_dicom_emulator.app:create_app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=5,
+    )

@@ -1,0 +1,154 @@
+"""Reading DICOM Part 10 files: the header without pixel data, and a check that the file is whole."""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from typing import BinaryIO
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+PREAMBLE_LENGTH = 128
+MAGIC = b"DICM"
+# Values larger than this are read only when accessed: metadata never needs bulk values.
+DEFER_SIZE = 64 * 1024
+
+_ITEM = (0xFFFE, 0xE000)
+_ITEM_DELIMITER = (0xFFFE, 0xE00D)
+_SEQUENCE_DELIMITER = (0xFFFE, 0xE0DD)
+_DELIMITERS = {_ITEM, _ITEM_DELIMITER, _SEQUENCE_DELIMITER}
+_LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
+_UNDEFINED = 0xFFFFFFFF
+_MAX_DEPTH = 64
+
+
+class NotPart10Error(ValueError):
+    """The bytes are not a complete DICOM Part 10 file."""
+
+
+def read_header(fp: BinaryIO, file_size: int) -> Dataset:
+    """The dataset (with file meta) of the Part 10 file in ``fp``, read up to its pixel data.
+
+    Raises NotPart10Error unless the file has the ``DICM`` prefix, a transfer syntax, and an
+    element structure that is complete: no value, item or sequence runs past the end of the file.
+    """
+    if file_size < PREAMBLE_LENGTH + 4:
+        raise NotPart10Error("The file is too short to be DICOM.")
+    fp.seek(PREAMBLE_LENGTH)
+    if fp.read(4) != MAGIC:
+        raise NotPart10Error("The file has no DICM prefix.")
+    fp.seek(0)
+    try:
+        ds = pydicom.dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE)
+    except Exception as exc:  # untrusted bytes: any parser failure means "not DICOM"
+        raise NotPart10Error(f"The file cannot be parsed: {exc}") from exc
+    transfer_syntax = getattr(ds.file_meta, "TransferSyntaxUID", None)
+    if not transfer_syntax:
+        raise NotPart10Error("The file meta information has no transfer syntax.")
+    if transfer_syntax != DeflatedExplicitVRLittleEndian:  # inflating already checks the stream's end
+        with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            check_structure(view, transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian)
+    return ds
+
+
+def check_structure(buf: bytes | mmap.mmap, implicit_vr: bool, little_endian: bool) -> None:
+    """Raises NotPart10Error unless every element of the Part 10 file in ``buf`` ends inside it.
+
+    Reads element headers only; values are skipped by their lengths.
+    """
+    try:
+        dataset_start = _walk(buf, PREAMBLE_LENGTH + 4, len(buf), False, True, 0, meta_only=True)
+        _walk(buf, dataset_start, len(buf), implicit_vr, little_endian, 0)
+    except struct.error as exc:
+        raise NotPart10Error("The file ends inside an element header.") from exc
+
+
+def _walk(
+    buf: bytes | mmap.mmap,
+    position: int,
+    end: int,
+    implicit: bool,
+    little: bool,
+    depth: int,
+    meta_only: bool = False,
+    stop_at: tuple[int, int] | None = None,
+) -> int:
+    """Skips elements from ``position``; returns where the walk stopped (``end`` or after ``stop_at``)."""
+    if depth > _MAX_DEPTH:
+        raise NotPart10Error("The file nests sequences too deeply.")
+    tag_format = "<HH" if little else ">HH"
+    long_format = "<L" if little else ">L"
+    short_format = "<H" if little else ">H"
+    while position < end:
+        group, element = struct.unpack_from(tag_format, buf, position)
+        if meta_only and group != 0x0002:
+            return position
+        if (group, element) in _DELIMITERS:
+            (length,) = struct.unpack_from(long_format, buf, position + 4)
+            position += 8
+            if (group, element) == stop_at:
+                return position
+            raise NotPart10Error("The file has a delimiter out of place.")
+        vr = bytes(buf[position + 4 : position + 6])
+        # Like pydicom, read an element without a VR in an explicit-VR file as implicit.
+        if implicit or not vr.isalpha() or not vr.isupper():
+            (length,) = struct.unpack_from(long_format, buf, position + 4)
+            position += 8
+        elif vr in _LONG_LENGTH_VRS:
+            (length,) = struct.unpack_from(long_format, buf, position + 8)
+            position += 12
+        else:
+            (length,) = struct.unpack_from(short_format, buf, position + 6)
+            position += 8
+        if length == _UNDEFINED:
+            # An undefined-length UN holds a sequence encoded in implicit VR little endian.
+            inner_implicit = implicit or vr == b"UN"
+            position = _skip_items(buf, position, end, inner_implicit, little, depth + 1)
+        else:
+            position += length
+    if position > end:
+        raise NotPart10Error("The file ends inside an element value.")
+    if stop_at is not None:
+        raise NotPart10Error("The file ends inside a sequence.")
+    return position
+
+
+def _skip_items(
+    buf: bytes | mmap.mmap, position: int, end: int, implicit: bool, little: bool, depth: int
+) -> int:
+    """Skips the items of an undefined-length sequence or encapsulated pixel data, and its delimiter."""
+    tag_format = "<HH" if little else ">HH"
+    long_format = "<L" if little else ">L"
+    while position + 8 <= end:
+        group, element = struct.unpack_from(tag_format, buf, position)
+        (length,) = struct.unpack_from(long_format, buf, position + 4)
+        position += 8
+        if (group, element) == _SEQUENCE_DELIMITER:
+            return position
+        if (group, element) != _ITEM:
+            raise NotPart10Error("A sequence holds something other than items.")
+        if length == _UNDEFINED:
+            position = _walk(buf, position, end, implicit, little, depth, stop_at=_ITEM_DELIMITER)
+        else:
+            position += length
+        if position > end:
+            break
+    raise NotPart10Error("The file ends inside a sequence.")
+
+
+def lacks_preamble(head: bytes) -> bool:
+    """Whether ``head`` (the first bytes of a file) starts straight with file meta elements.
+
+    Such files hold a Part 10 file meta group but neither the preamble nor the ``DICM`` prefix.
+    """
+    return len(head) >= 8 and head[:2] == b"\x02\x00" and head[4:6].isalpha() and head[4:6].isupper()
+
+
+def zero_preamble(fp: BinaryIO) -> None:
+    """Overwrites the 128-byte preamble of the Part 10 file open for update in ``fp`` with zeros."""
+    fp.seek(0)
+    if any(fp.read(PREAMBLE_LENGTH)):
+        fp.seek(0)
+        fp.write(bytes(PREAMBLE_LENGTH))

@@ -1,0 +1,55 @@
+"""Errors a request can end with, each carrying the HTTP status and the plain-text message Azure gives."""
+
+from __future__ import annotations
+
+INTERNAL_ERROR_MESSAGE = (
+    "The server encountered an internal error. Please retry the request. "
+    "If the issue persists, please contact support."
+)
+
+
+class ServiceError(Exception):
+    """A request that cannot be served; ``status`` and ``message`` are what the client receives."""
+
+    status = 500
+
+    def __init__(self, message: str = "", headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class BadRequest(ServiceError):
+    status = 400
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class NotAcceptable(ServiceError):
+    status = 406
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The request exceeded the allowed limit of {limit} bytes.")
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+
+
+INVALID_UID_MESSAGE = (
+    "DICOM Identifier is invalid. Value length should not exceed the maximum length of 64 characters. "
+    "Value should contain characters in '0'-'9' and '.'. Each component must start with non-zero number."
+)
+STUDY_NOT_FOUND = "The specified study cannot be found."
+SERIES_NOT_FOUND = "The specified series cannot be found."
+INSTANCE_NOT_FOUND = "The specified instance cannot be found."

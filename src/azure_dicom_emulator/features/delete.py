@@ -1,0 +1,40 @@
+"""DELETE of studies, series and instances (spec §6)."""
+
+from __future__ import annotations
+
+from ..errors import INSTANCE_NOT_FOUND, SERIES_NOT_FOUND, STUDY_NOT_FOUND, NotFound
+from ..storage import index
+from .scope import Scope
+from .services import Services
+from .uids import normalized, require_valid
+
+
+async def delete(
+    services: Services,
+    scope: Scope,
+    study_uid: str,
+    series_uid: str | None = None,
+    sop_uid: str | None = None,
+) -> int:
+    """Deletes every instance in the scope, records a change-feed entry for each, then removes its files.
+
+    Returns how many instances were deleted; raises NotFound when there were none.
+    """
+    require_valid(study_uid, series_uid, sop_uid)
+    async with services.db.write() as conn:
+        rows = await index.delete_instances(
+            conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
+        )
+        if not rows:
+            raise NotFound(
+                INSTANCE_NOT_FOUND if sop_uid else SERIES_NOT_FOUND if series_uid else STUDY_NOT_FOUND
+            )
+        await index.append_changes(
+            conn,
+            scope.partition_key,
+            index.ChangeAction.DELETE,
+            [((row.study_uid, row.series_uid, row.sop_uid), row.version) for row in rows],
+        )
+    # Only after the commit: a reader that still sees the rows can still read the files.
+    services.blobs.delete(row.blob_key for row in rows)
+    return len(rows)

@@ -1,0 +1,108 @@
+"""Examining one staged upload: parse, validate, build its metadata. Runs in the CPU worker pool."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+
+from pydicom.uid import ImplicitVRLittleEndian
+
+from ..dicom import store_response as codes
+from ..dicom.dicom_json import dataset_to_dicom_json
+from ..dicom.index_values import SERIES_COLUMNS, STUDY_COLUMNS, index_values
+from ..dicom.part10 import MAGIC, PREAMBLE_LENGTH, NotPart10Error, lacks_preamble, read_header, zero_preamble
+from ..dicom.validation import validate_instance
+
+
+@dataclass
+class Inspection:
+    """What the store path needs to know of one uploaded instance."""
+
+    failure_reason: int | None = None
+    warning_reason: int | None = None
+    messages: list[str] = field(default_factory=list)
+    sop_class_uid: str | None = None
+    study_uid: str | None = None
+    series_uid: str | None = None
+    sop_uid: str | None = None
+    transfer_syntax_uid: str = ""
+    metadata: bytes = b""
+    stored_size: int = 0
+    study_values: dict = field(default_factory=dict)
+    series_values: dict = field(default_factory=dict)
+    multiple_values_indexed: bool = False
+
+    @property
+    def instance_id(self) -> tuple[str, str, str]:
+        """(study, series, sop) UIDs as the index keys them."""
+        return (self.study_uid or "", self.series_uid or "", self.sop_uid or "")
+
+
+def inspect_staged(path: str, size: int, api_version: int, study_uid_in_url: str | None) -> Inspection:
+    """Zeroes the preamble of the staged file at ``path`` and reports whether and how it can be stored.
+
+    A file that starts straight with its file meta gets a zero preamble and ``DICM`` put in front,
+    so that every stored file is a Part 10 file.
+    """
+    size = _add_missing_preamble(path, size)
+    with open(path, "r+b") as fp:
+        try:
+            ds = read_header(fp, size)
+        except NotPart10Error:
+            return Inspection(failure_reason=codes.VALIDATION_FAILURE)
+        zero_preamble(fp)
+        result = Inspection(
+            sop_class_uid=_uid(ds, "SOPClassUID"),
+            study_uid=_uid(ds, "StudyInstanceUID"),
+            series_uid=_uid(ds, "SeriesInstanceUID"),
+            sop_uid=_uid(ds, "SOPInstanceUID"),
+            transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
+            stored_size=size,
+        )
+        try:
+            validation = validate_instance(ds, api_version, study_uid_in_url)
+        except Exception:  # untrusted values that defeat decoding are a validation failure
+            result.failure_reason = codes.VALIDATION_FAILURE
+            return result
+        result.messages = validation.messages
+        if validation.failed:
+            result.failure_reason = codes.VALIDATION_FAILURE
+            return result
+        result.multiple_values_indexed = validation.multiple_values_indexed
+        if result.transfer_syntax_uid == ImplicitVRLittleEndian:
+            result.warning_reason = codes.DATASET_DOES_NOT_MATCH_SOP_CLASS
+        elif api_version >= 2 and validation.messages:
+            result.warning_reason = codes.DATASET_HAS_VALIDATION_WARNINGS
+        try:
+            result.metadata = dataset_to_dicom_json(ds, exclude=validation.dropped_tags)
+        except Exception:
+            result.failure_reason = codes.PROCESSING_FAILURE
+            return result
+        result.study_values = index_values(ds, STUDY_COLUMNS, validation.dropped_tags)
+        result.series_values = index_values(ds, SERIES_COLUMNS, validation.dropped_tags)
+        return result
+
+
+def _add_missing_preamble(path: str, size: int) -> int:
+    with open(path, "rb") as fp:
+        head = fp.read(PREAMBLE_LENGTH + len(MAGIC))
+    if head[PREAMBLE_LENGTH:] == MAGIC or not lacks_preamble(head):
+        return size
+    with_preamble = path + ".part10"
+    with open(path, "rb") as source, open(with_preamble, "wb") as target:
+        target.write(bytes(PREAMBLE_LENGTH) + MAGIC)
+        shutil.copyfileobj(source, target, 1024 * 1024)
+    os.replace(with_preamble, path)
+    return size + PREAMBLE_LENGTH + len(MAGIC)
+
+
+def _uid(ds, keyword: str) -> str | None:  # noqa: ANN001
+    try:
+        value = ds.get(keyword)
+    except Exception:
+        return None
+    if value is None:
+        return None
+    text = str(value).rstrip(" \x00")
+    return text or None

@@ -1,0 +1,45 @@
+"""WADO-RS metadata of studies, series and instances, with ETags (spec §4.6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import INSTANCE_NOT_FOUND, SERIES_NOT_FOUND, STUDY_NOT_FOUND, NotFound
+from ..storage import index
+from .scope import Scope
+from .services import Services
+from .uids import normalized, require_valid
+
+
+@dataclass
+class MetadataResult:
+    """The stored DICOM JSON of each instance, and the ETag of the whole answer."""
+
+    etag: str
+    datasets: list[str]
+    not_modified: bool = False
+
+
+async def metadata(
+    services: Services,
+    scope: Scope,
+    study_uid: str,
+    series_uid: str | None = None,
+    sop_uid: str | None = None,
+    if_none_match: str | None = None,
+) -> MetadataResult:
+    """The metadata of every instance in the scope; ``not_modified`` when ``if_none_match`` is its ETag."""
+    require_valid(study_uid, series_uid, sop_uid)
+    async with services.db.read() as conn:
+        rows = await index.instance_metadata(
+            conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
+        )
+    if not rows:
+        raise NotFound(INSTANCE_NOT_FOUND if sop_uid else SERIES_NOT_FOUND if series_uid else STUDY_NOT_FOUND)
+    if sop_uid:
+        etag = str(rows[0].version)
+    else:
+        etag = f"{max(row.version for row in rows)}-{len(rows)}"
+    if if_none_match is not None and if_none_match.strip().lower() == etag.lower():
+        return MetadataResult(etag, [], not_modified=True)
+    return MetadataResult(etag, [row.metadata for row in rows])

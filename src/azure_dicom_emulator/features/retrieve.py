@@ -1,0 +1,110 @@
+"""WADO-RS retrieval of studies, series and instances (spec §4.1-4.3)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_resource
+from ..dicom.transcode import UNCOMPRESSED_SOURCES, TranscodeError, to_explicit_vr_little_endian
+from ..errors import (
+    INSTANCE_NOT_FOUND,
+    SERIES_NOT_FOUND,
+    STUDY_NOT_FOUND,
+    BadRequest,
+    NotAcceptable,
+    NotFound,
+)
+from ..storage import index
+from .scope import Scope
+from .services import Services
+from .uids import normalized, require_valid
+
+ANY_TRANSFER_SYNTAX = "*"
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+MAX_TRANSCODE_BYTES = 104857600
+NOT_ACCEPTABLE = "The request headers are not acceptable"
+MULTIPLE_INSTANCES = (
+    "Accept transfer syntax '{ts}' is not supported when multiple instances are matched. Matching instances "
+    "can be retrieved with their original transfer syntax by specifying 'transfer-syntax=*' in the Accept header."
+)
+TOO_LARGE = (
+    "Requested DICOM instance size is above the supported limit of {limit}. The entire instance can be "
+    "retrieved with the original transfer syntax by specifying 'transfer-syntax=*' in the Accept header."
+)
+TRANSCODE_FAILED = "The requested transfer syntax '{ts}' is not supported for the instance."
+
+
+@dataclass
+class InstancePayload:
+    """One instance to send: its stored file, or bytes transcoded from it."""
+
+    transfer_syntax_uid: str
+    size: int
+    path: Path | None = None
+    data: bytes | None = None
+
+
+@dataclass
+class RetrieveResult:
+    """What to send back: the instances, and whether as one part or multipart/related."""
+
+    multipart: bool
+    instances: list[InstancePayload]
+
+
+async def retrieve(
+    services: Services,
+    scope: Scope,
+    accept: list[str],
+    study_uid: str,
+    series_uid: str | None = None,
+    sop_uid: str | None = None,
+) -> RetrieveResult:
+    """The instances of a study, series or instance in the negotiated transfer syntax."""
+    require_valid(study_uid, series_uid, sop_uid)
+    level = "instance" if sop_uid else "series" if series_uid else "study"
+    try:
+        media = negotiate_resource(accept, level)
+    except NotAcceptableError as exc:
+        raise NotAcceptable(NOT_ACCEPTABLE) from exc
+    except BadAcceptError as exc:
+        raise BadRequest(str(exc)) from exc
+    async with services.db.read() as conn:
+        rows = await index.instance_files(
+            conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
+        )
+    if not rows:
+        raise NotFound(
+            {"study": STUDY_NOT_FOUND, "series": SERIES_NOT_FOUND, "instance": INSTANCE_NOT_FOUND}[level]
+        )
+    target = media.transfer_syntax
+    if target != ANY_TRANSFER_SYNTAX and len(rows) > 1:
+        raise NotAcceptable(MULTIPLE_INSTANCES.format(ts=target))
+    payloads = []
+    for row in rows:
+        path = services.blobs.path(row.blob_key)
+        if target in (ANY_TRANSFER_SYNTAX, row.transfer_syntax_uid):
+            payloads.append(InstancePayload(row.transfer_syntax_uid, row.size, path=path))
+        else:
+            payloads.append(await _transcode(services, path, row.size, row.transfer_syntax_uid, target))
+    return RetrieveResult(media.multipart, payloads)
+
+
+async def _transcode(services: Services, path: Path, size: int, source: str, target: str) -> InstancePayload:
+    if size > MAX_TRANSCODE_BYTES:
+        raise NotAcceptable(TOO_LARGE.format(limit=MAX_TRANSCODE_BYTES))
+    if target != EXPLICIT_VR_LITTLE_ENDIAN or source not in UNCOMPRESSED_SOURCES:
+        raise NotAcceptable(TRANSCODE_FAILED.format(ts=target))
+    loop = asyncio.get_running_loop()
+    try:
+        data = await loop.run_in_executor(services.cpu_pool, _transcode_file, str(path))
+    except TranscodeError as exc:
+        raise NotAcceptable(TRANSCODE_FAILED.format(ts=target)) from exc
+    return InstancePayload(target, len(data), data=data)
+
+
+def _transcode_file(path: str) -> bytes:
+    with open(path, "rb") as fp:
+        return to_explicit_vr_little_endian(fp.read())

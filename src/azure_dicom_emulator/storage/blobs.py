@@ -1,0 +1,85 @@
+"""The filesystem blob store: staged uploads, versioned instance files and the orphan sweep."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+STAGING = ".staging"
+
+
+def instance_key(partition_key: int, study: str, series: str, sop: str, version: int) -> str:
+    """The blob key of one version of an instance: ``{partition}/{study}/{series}/{sop}/{version}.dcm``."""
+    return f"{partition_key}/{study}/{series}/{sop}/{version}.dcm"
+
+
+class FileBlobStore:
+    """Instance files under one root directory; keys are relative POSIX paths."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.staging_dir = self.root / STAGING
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+
+    def new_staging_path(self) -> Path:
+        """A fresh path in the staging area for an upload still being received."""
+        return self.staging_dir / uuid.uuid4().hex
+
+    def path(self, key: str) -> Path:
+        """The file holding ``key``."""
+        return self.root / key
+
+    def publish(self, staged: Path, key: str) -> None:
+        """Moves a staged file to ``key`` atomically, replacing nothing that readers could see."""
+        target = self.root / key
+        try:
+            os.replace(staged, target)
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, target)
+        # The sweep judges age by mtime: a file just published must look new.
+        os.utime(target)
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Removes the files of ``keys`` (missing ones are ignored) and the folders they leave empty."""
+        for key in keys:
+            target = self.root / key
+            target.unlink(missing_ok=True)
+            self._prune(target.parent)
+
+    def discard_staged(self, paths: Iterable[Path]) -> None:
+        """Removes staged files that will not be published."""
+        for staged in paths:
+            staged.unlink(missing_ok=True)
+
+    def keys_older_than(self, seconds: float) -> Iterator[str]:
+        """Every published key whose file was last written more than ``seconds`` ago."""
+        cutoff = time.time() - seconds
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            if dirpath == str(self.root):
+                dirnames[:] = [d for d in dirnames if d != STAGING]
+            for name in filenames:
+                full = os.path.join(dirpath, name)
+                if os.stat(full).st_mtime < cutoff:
+                    yield os.path.relpath(full, self.root).replace(os.sep, "/")
+
+    def clear_staging_older_than(self, seconds: float) -> int:
+        """Removes abandoned staged uploads; returns how many."""
+        cutoff = time.time() - seconds
+        removed = 0
+        for staged in self.staging_dir.iterdir():
+            if staged.stat().st_mtime < cutoff:
+                staged.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def _prune(self, folder: Path) -> None:
+        while folder != self.root and folder.is_relative_to(self.root):
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent

@@ -1,0 +1,252 @@
+"""Queries on the index: studies, series, instances, change-feed rows and version numbers.
+
+Each function runs on a connection its caller opened, so several of them share one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any
+
+from sqlalchemy import Row, delete, func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .schema import change_feed, counter, instance, partition, series, study
+
+InstanceId = tuple[str, str, str]
+_CHANGE_FEED_LOCK_ID = 0x43464545
+
+
+class ChangeAction(IntEnum):
+    """What a change-feed row records."""
+
+    CREATE = 0
+    DELETE = 1
+    UPDATE = 2
+
+
+def _insert(conn: AsyncConnection, table):  # noqa: ANN001, ANN202
+    return (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+async def allocate_versions(conn: AsyncConnection, count: int) -> list[int]:
+    """``count`` new, never reused, increasing version numbers."""
+    result = await conn.execute(
+        update(counter)
+        .where(counter.c.name == "version")
+        .values(value=counter.c.value + count)
+        .returning(counter.c.value)
+    )
+    last = result.scalar_one()
+    return list(range(last - count + 1, last + 1))
+
+
+# -- partitions ---------------------------------------------------------------------------------
+
+
+async def list_partitions(conn: AsyncConnection) -> list[Row]:
+    """Every partition, oldest first."""
+    result = await conn.execute(select(partition).order_by(partition.c.partition_key))
+    return list(result)
+
+
+async def find_partition(conn: AsyncConnection, name: str) -> Row | None:
+    """The partition called ``name``, if it exists."""
+    result = await conn.execute(select(partition).where(partition.c.partition_name == name))
+    return result.first()
+
+
+async def create_partition(conn: AsyncConnection, name: str) -> None:
+    """Creates the partition ``name`` unless it already exists."""
+    await conn.execute(
+        _insert(conn, partition)
+        .values(partition_name=name, created_date=datetime.now(UTC))
+        .on_conflict_do_nothing(index_elements=["partition_name"])
+    )
+
+
+# -- store --------------------------------------------------------------------------------------
+
+
+async def find_instances(
+    conn: AsyncConnection, partition_key: int, ids: Sequence[InstanceId]
+) -> dict[InstanceId, Row]:
+    """The stored rows among ``ids`` (study, series, sop), keyed by id."""
+    if not ids:
+        return {}
+    found: dict[InstanceId, Row] = {}
+    for start in range(0, len(ids), 300):
+        chunk = ids[start : start + 300]
+        result = await conn.execute(
+            select(instance).where(
+                instance.c.partition_key == partition_key,
+                tuple_(instance.c.study_uid, instance.c.series_uid, instance.c.sop_uid).in_(chunk),
+            )
+        )
+        for row in result:
+            found[(row.study_uid, row.series_uid, row.sop_uid)] = row
+    return found
+
+
+async def upsert_study(
+    conn: AsyncConnection, partition_key: int, study_uid: str, values: Mapping[str, Any]
+) -> int:
+    """The study's key; its indexed values are set to ``values`` where those are not None."""
+    statement = _insert(conn, study).values(partition_key=partition_key, study_uid=study_uid, **values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["partition_key", "study_uid"],
+        set_={name: func.coalesce(statement.excluded[name], study.c[name]) for name in values}
+        or {"study_uid": statement.excluded.study_uid},
+    ).returning(study.c.study_key)
+    return (await conn.execute(statement)).scalar_one()
+
+
+async def upsert_series(
+    conn: AsyncConnection, partition_key: int, study_key: int, series_uid: str, values: Mapping[str, Any]
+) -> int:
+    """The series' key; its indexed values are set to ``values`` where those are not None."""
+    statement = _insert(conn, series).values(
+        partition_key=partition_key, study_key=study_key, series_uid=series_uid, **values
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["study_key", "series_uid"],
+        set_={name: func.coalesce(statement.excluded[name], series.c[name]) for name in values}
+        or {"series_uid": statement.excluded.series_uid},
+    ).returning(series.c.series_key)
+    return (await conn.execute(statement)).scalar_one()
+
+
+async def insert_instances(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Adds new instance rows."""
+    if rows:
+        await conn.execute(instance.insert(), list(rows))
+
+
+async def replace_instance(conn: AsyncConnection, instance_key: int, values: Mapping[str, Any]) -> None:
+    """Points an existing instance row at a new version."""
+    await conn.execute(update(instance).where(instance.c.instance_key == instance_key).values(**values))
+
+
+async def append_changes(
+    conn: AsyncConnection, partition_key: int, action: ChangeAction, entries: Iterable[tuple[InstanceId, int]]
+) -> None:
+    """Appends one change-feed row per (instance id, version), in order.
+
+    On PostgreSQL the rows' sequence numbers are taken under a transaction lock, so sequences
+    become visible in commit order and a reader never skips one that commits later.
+    """
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "partition_key": partition_key,
+            "study_uid": study_uid,
+            "series_uid": series_uid,
+            "sop_uid": sop_uid,
+            "action": int(action),
+            "timestamp": now,
+            "version": version,
+        }
+        for (study_uid, series_uid, sop_uid), version in entries
+    ]
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CHANGE_FEED_LOCK_ID})
+    await conn.execute(change_feed.insert(), rows)
+
+
+# -- read ---------------------------------------------------------------------------------------
+
+
+def _scope(partition_key: int, study_uid: str, series_uid: str | None, sop_uid: str | None):  # noqa: ANN202
+    clauses = [instance.c.partition_key == partition_key, instance.c.study_uid == study_uid]
+    if series_uid is not None:
+        clauses.append(instance.c.series_uid == series_uid)
+    if sop_uid is not None:
+        clauses.append(instance.c.sop_uid == sop_uid)
+    return clauses
+
+
+async def instance_files(
+    conn: AsyncConnection, partition_key: int, study_uid: str, series_uid: str | None, sop_uid: str | None
+) -> list[Row]:
+    """Blob key, size and transfer syntax of every instance in the scope."""
+    result = await conn.execute(
+        select(instance.c.blob_key, instance.c.size, instance.c.transfer_syntax_uid)
+        .where(*_scope(partition_key, study_uid, series_uid, sop_uid))
+        .order_by(instance.c.series_uid, instance.c.instance_key)
+    )
+    return list(result)
+
+
+async def instance_metadata(
+    conn: AsyncConnection, partition_key: int, study_uid: str, series_uid: str | None, sop_uid: str | None
+) -> list[Row]:
+    """Version and stored DICOM JSON of every instance in the scope."""
+    result = await conn.execute(
+        select(instance.c.version, instance.c.metadata)
+        .where(*_scope(partition_key, study_uid, series_uid, sop_uid))
+        .order_by(instance.c.series_uid, instance.c.instance_key)
+    )
+    return list(result)
+
+
+# -- delete -------------------------------------------------------------------------------------
+
+
+async def delete_instances(
+    conn: AsyncConnection, partition_key: int, study_uid: str, series_uid: str | None, sop_uid: str | None
+) -> list[Row]:
+    """Deletes the instances in the scope, and series and studies left empty; returns the deleted rows."""
+    rows = list(
+        await conn.execute(
+            select(
+                instance.c.instance_key,
+                instance.c.study_uid,
+                instance.c.series_uid,
+                instance.c.sop_uid,
+                instance.c.version,
+                instance.c.blob_key,
+                instance.c.study_key,
+                instance.c.series_key,
+            ).where(*_scope(partition_key, study_uid, series_uid, sop_uid))
+        )
+    )
+    if not rows:
+        return rows
+    keys = [row.instance_key for row in rows]
+    for start in range(0, len(keys), 500):
+        await conn.execute(delete(instance).where(instance.c.instance_key.in_(keys[start : start + 500])))
+    series_keys = {row.series_key for row in rows}
+    study_keys = {row.study_key for row in rows}
+    await conn.execute(
+        delete(series).where(
+            series.c.series_key.in_(series_keys),
+            ~select(instance.c.instance_key).where(instance.c.series_key == series.c.series_key).exists(),
+        )
+    )
+    await conn.execute(
+        delete(study).where(
+            study.c.study_key.in_(study_keys),
+            ~select(series.c.series_key).where(series.c.study_key == study.c.study_key).exists(),
+        )
+    )
+    return rows
+
+
+# -- maintenance --------------------------------------------------------------------------------
+
+
+async def referenced_blob_keys(conn: AsyncConnection, keys: Sequence[str]) -> set[str]:
+    """The subset of ``keys`` that some instance row points at."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        result = await conn.execute(
+            select(instance.c.blob_key).where(instance.c.blob_key.in_(keys[start : start + 500]))
+        )
+        found.update(result.scalars())
+    return found
