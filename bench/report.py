@@ -137,9 +137,7 @@ def details(name: str, figures: Figures) -> list[str]:
     )
     for label, latency, check in checks:
         if latency:
-            lines.append(
-                f"  - {label}: {latency.requests} sequential requests, {latency.verified} checked {check}"
-            )
+            lines.append(f"  - {label}: {latency.requests} sequential requests, {latency.verified} checked {check}")
     if figures.large:
         lines.append(large_details(figures.large))
     lines.extend(f"  - error: {error}" for error in figures.errors)

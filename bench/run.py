@@ -55,7 +55,11 @@ def batch_multiple(text: str) -> int:
 def ensure_orthanc() -> None:
     """Install Orthanc and its DICOMweb plugin from Debian if they are missing."""
     status = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Status}", "orthanc-dicomweb"], capture_output=True, text=True, check=False
+        ["dpkg-query", "-W", "-f=${Status}", "orthanc-dicomweb"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
     )
     if shutil.which("Orthanc") and "install ok installed" in status.stdout:
         return

@@ -143,10 +143,7 @@ def stow_throughput(server: Server, items: list[Instance], clients: int) -> Thro
 
 def instance_url(server: Server, instance: Instance) -> str:
     """The WADO-RS URL of one instance."""
-    return (
-        f"{server.base_url}/studies/{instance.study_uid}/series/{instance.series_uid}"
-        f"/instances/{instance.sop_uid}"
-    )
+    return f"{server.base_url}/studies/{instance.study_uid}/series/{instance.series_uid}/instances/{instance.sop_uid}"
 
 
 def spread(items: list, count: int) -> Iterator:

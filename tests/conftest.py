@@ -9,9 +9,7 @@ import uuid
 
 import pytest
 
-POSTGRES_URL = os.environ.get(
-    "DICOM_EMULATOR_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("DICOM_EMULATOR_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
 def _postgres_unavailable_reason() -> str | None:

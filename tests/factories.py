@@ -53,9 +53,7 @@ def to_bytes(ds: Dataset, preamble: bytes | None = None) -> bytes:
     ts = ds.file_meta.TransferSyntaxUID
     if preamble is not None:
         ds.preamble = preamble
-    ds.save_as(
-        out, implicit_vr=ts.is_implicit_VR, little_endian=ts.is_little_endian, enforce_file_format=True
-    )
+    ds.save_as(out, implicit_vr=ts.is_implicit_VR, little_endian=ts.is_little_endian, enforce_file_format=True)
     return out.getvalue()
 
 

@@ -90,7 +90,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
 def create_app_from_environment() -> Starlette:
     """The app configured from ``DICOM_EMULATOR_*`` variables (used by the server's worker processes)."""
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return create_app(settings)

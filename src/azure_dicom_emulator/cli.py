@@ -11,9 +11,7 @@ import uvicorn
 
 from .settings import Settings
 
-app = typer.Typer(
-    help="A local emulator of the Azure Health Data Services DICOM service.", no_args_is_help=True
-)
+app = typer.Typer(help="A local emulator of the Azure Health Data Services DICOM service.", no_args_is_help=True)
 
 
 @app.callback()
@@ -25,9 +23,7 @@ def main() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8080]")] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Where the index and files live [default: ./data]")
-    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where the index and files live [default: ./data]")] = None,
     database_url: Annotated[
         str | None, typer.Option(help="postgresql+asyncpg://... [default: SQLite in the data dir]")
     ] = None,

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 INTERNAL_ERROR_MESSAGE = (
-    "The server encountered an internal error. Please retry the request. "
-    "If the issue persists, please contact support."
+    "The server encountered an internal error. Please retry the request. If the issue persists, please contact support."
 )
 
 

@@ -148,9 +148,7 @@ async def test_missing_resources_are_404_with_text(client):
     assert (
         await client.get(f"/v2/studies/{generate_uid()}", headers=accept)
     ).text == "The specified study cannot be found."
-    missing_series = await client.get(
-        f"/v2/studies/{ds.StudyInstanceUID}/series/{generate_uid()}", headers=accept
-    )
+    missing_series = await client.get(f"/v2/studies/{ds.StudyInstanceUID}/series/{generate_uid()}", headers=accept)
     assert missing_series.text == "The specified series cannot be found."
     missing_instance = await client.get(
         f"/v2/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{generate_uid()}",
@@ -188,15 +186,11 @@ async def test_metadata_levels_and_etag(client):
     assert not_modified.content == b""
     assert "etag" not in not_modified.headers
     await store(client, make_dataset(study_uid=study, series_uid=series))
-    changed = await client.get(
-        f"/v2/studies/{study}/metadata", headers={"Accept": DICOM_JSON, "If-None-Match": etag}
-    )
+    changed = await client.get(f"/v2/studies/{study}/metadata", headers={"Accept": DICOM_JSON, "If-None-Match": etag})
     assert changed.status_code == 200
     assert changed.headers["etag"] != etag
     assert len(changed.json()) == 2
-    series_metadata = await client.get(
-        f"/v2/studies/{study}/series/{series}/metadata", headers={"Accept": DICOM_JSON}
-    )
+    series_metadata = await client.get(f"/v2/studies/{study}/series/{series}/metadata", headers={"Accept": DICOM_JSON})
     assert len(series_metadata.json()) == 2
     instance = await client.get(instance_path(first) + "/metadata", headers={"Accept": DICOM_JSON})
     assert len(instance.json()) == 1
@@ -225,9 +219,7 @@ async def test_delete_levels(client):
     assert [d["00080018"]["Value"][0] for d in remaining.json()] == [other_series.SOPInstanceUID]
     assert (await client.delete(f"/v2/studies/{study}")).status_code == 204
     assert (await client.delete(f"/v2/studies/{study}")).text == "The specified study cannot be found."
-    assert (
-        await client.get(f"/v2/studies/{study}/metadata", headers={"Accept": DICOM_JSON})
-    ).status_code == 404
+    assert (await client.get(f"/v2/studies/{study}/metadata", headers={"Accept": DICOM_JSON})).status_code == 404
     assert (await client.delete("/v2/studies/notAStudyInstanceUid")).status_code == 400
 
 

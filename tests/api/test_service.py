@@ -22,9 +22,7 @@ async def test_health(client):
 
 @pytest.mark.parametrize("version", ["v1", "v1.0-prerelease", "v2", "v1.0", "v2.0"])
 async def test_supported_versions(client, version):
-    response = await client.get(
-        f"/{version}/studies/{generate_uid()}/metadata", headers={"Accept": DICOM_JSON}
-    )
+    response = await client.get(f"/{version}/studies/{generate_uid()}/metadata", headers={"Accept": DICOM_JSON})
     assert response.status_code == 404
     assert response.headers["api-supported-versions"] == "1.0-prerelease, 1, 2"
 
@@ -64,9 +62,7 @@ async def test_partitions_enabled(partitioned_client):
     missing = await client.post("/v2/studies", content=multipart([to_bytes(ds)]), headers=STOW)
     assert missing.status_code == 400
     assert missing.text == "PartitionName value is missing in the route segment."
-    invalid = await client.post(
-        "/v2/partitions/bad name!/studies", content=multipart([to_bytes(ds)]), headers=STOW
-    )
+    invalid = await client.post("/v2/partitions/bad name!/studies", content=multipart([to_bytes(ds)]), headers=STOW)
     assert invalid.status_code == 400
     assert invalid.text == "The specified PartitionName is invalid."
     unknown = await client.get(
@@ -76,9 +72,7 @@ async def test_partitions_enabled(partitioned_client):
     assert unknown.text == "Specified PartitionName does not exist."
 
     for name in ("alpha", "beta"):
-        stored = await client.post(
-            f"/v2/partitions/{name}/studies", content=multipart([to_bytes(ds)]), headers=STOW
-        )
+        stored = await client.post(f"/v2/partitions/{name}/studies", content=multipart([to_bytes(ds)]), headers=STOW)
         assert stored.status_code == 200, stored.text  # same UIDs live independently per partition
         url = stored.json()["00081199"]["Value"][0]["00081190"]["Value"][0]
         assert f"/v2/partitions/{name}/studies/{ds.StudyInstanceUID}/" in url

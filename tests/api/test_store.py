@@ -40,9 +40,7 @@ async def test_store_single_instance_v2_returns_200_with_retrieve_url(client):
 
 
 async def test_store_v1_omits_failed_attributes_sequence(client):
-    response = await client.post(
-        "/v1/studies", content=multipart([to_bytes(make_dataset())]), headers=HEADERS
-    )
+    response = await client.post("/v1/studies", content=multipart([to_bytes(make_dataset())]), headers=HEADERS)
     assert response.status_code == 200
     assert "00741048" not in referenced(response.json())[0]
 
@@ -53,9 +51,7 @@ async def test_store_to_study_url_adds_study_retrieve_url(client):
         f"/v2/studies/{ds.StudyInstanceUID}", content=multipart([to_bytes(ds)]), headers=HEADERS
     )
     assert response.status_code == 200
-    assert response.json()["00081190"]["Value"] == [
-        f"http://testserver:8080/v2/studies/{ds.StudyInstanceUID}"
-    ]
+    assert response.json()["00081190"]["Value"] == [f"http://testserver:8080/v2/studies/{ds.StudyInstanceUID}"]
 
 
 async def test_single_part_application_dicom(client):
@@ -115,9 +111,7 @@ async def test_chunked_body(client):
 
 async def test_put_replaces_existing_instance_and_post_conflicts(client):
     ds = make_dataset(StudyDescription="first")
-    assert (
-        await client.post("/v2/studies", content=multipart([to_bytes(ds)]), headers=HEADERS)
-    ).status_code == 200
+    assert (await client.post("/v2/studies", content=multipart([to_bytes(ds)]), headers=HEADERS)).status_code == 200
     ds.StudyDescription = "second"
     conflict = await client.post("/v2/studies", content=multipart([to_bytes(ds)]), headers=HEADERS)
     assert conflict.status_code == 409
@@ -132,9 +126,7 @@ async def test_put_replaces_existing_instance_and_post_conflicts(client):
 
 async def test_same_instance_twice_in_one_request(client):
     ds = make_dataset()
-    response = await client.post(
-        "/v2/studies", content=multipart([to_bytes(ds), to_bytes(ds)]), headers=HEADERS
-    )
+    response = await client.post("/v2/studies", content=multipart([to_bytes(ds), to_bytes(ds)]), headers=HEADERS)
     assert response.status_code == 202
     body = response.json()
     assert len(referenced(body)) == 1
@@ -143,9 +135,7 @@ async def test_same_instance_twice_in_one_request(client):
 
 async def test_study_uid_differing_from_url_fails_43264(client):
     ds = make_dataset()
-    response = await client.post(
-        f"/v2/studies/{generate_uid()}", content=multipart([to_bytes(ds)]), headers=HEADERS
-    )
+    response = await client.post(f"/v2/studies/{generate_uid()}", content=multipart([to_bytes(ds)]), headers=HEADERS)
     assert response.status_code == 409
     item = failed(response.json())[0]
     assert item["00081197"]["Value"] == [43264]
@@ -267,9 +257,7 @@ async def test_multipart_with_zero_parts_is_204(client):
     ["abc.123", "1" * 65, "1..2%2F..%2F3", "..", "1.2.3a", "%2E%2E", "1.2.", "..%2F..%2Fetc"],
 )
 async def test_invalid_study_uid_in_url_is_400(client, uid):
-    response = await client.post(
-        f"/v2/studies/{uid}", content=multipart([to_bytes(make_dataset())]), headers=HEADERS
-    )
+    response = await client.post(f"/v2/studies/{uid}", content=multipart([to_bytes(make_dataset())]), headers=HEADERS)
     assert response.status_code in (400, 404)
     assert response.status_code != 500
 

@@ -140,8 +140,7 @@ def test_dicomweb_client_store_retrieve_metadata_delete(server):
     response = client.store_instances(datasets)
     assert len(response.ReferencedSOPSequence) == 3
     assert (
-        f":{server.port}/v2/studies/{study}/series/{series}/instances/"
-        in response.ReferencedSOPSequence[0].RetrieveURL
+        f":{server.port}/v2/studies/{study}/series/{series}/instances/" in response.ReferencedSOPSequence[0].RetrieveURL
     )
 
     # Azure refuses to transcode several instances at once: ask for them as stored.

@@ -50,9 +50,7 @@ def test_parse_accept_skips_ranges_without_a_slash(value):
     assert parse_accept([value]) == []
 
 
-@pytest.mark.parametrize(
-    ("q", "expected"), [("0", 0.0), ("0.25", 0.25), ("abc", 1.0), ("nan", 1.0), ("", 1.0)]
-)
+@pytest.mark.parametrize(("q", "expected"), [("0", 0.0), ("0.25", 0.25), ("abc", 1.0), ("nan", 1.0), ("", 1.0)])
 def test_parse_accept_quality(q, expected):
     assert parse_accept([f"application/dicom; q={q}"])[0].quality == expected
 
@@ -326,9 +324,7 @@ def test_rendered_accepts(values, expected):
     assert negotiate_rendered(values) == expected
 
 
-@pytest.mark.parametrize(
-    "values", [["image/png", "image/jpeg"], ["image/png, image/jpeg"], ["image/png", "*/*"]]
-)
+@pytest.mark.parametrize("values", [["image/png", "image/jpeg"], ["image/png, image/jpeg"], ["image/png", "*/*"]])
 def test_rendered_refuses_several_ranges(values):
     with pytest.raises(
         NotAcceptableError, match=r"^The request contains multiple accept headers, which is not supported\.$"
@@ -336,9 +332,7 @@ def test_rendered_refuses_several_ranges(values):
         negotiate_rendered(values)
 
 
-@pytest.mark.parametrize(
-    "values", [["*/*"], ["image/*"], ["image/gif"], ["application/dicom"], ["image/png; q=0"]]
-)
+@pytest.mark.parametrize("values", [["*/*"], ["image/*"], ["image/gif"], ["application/dicom"], ["image/png; q=0"]])
 def test_rendered_not_acceptable(values):
     with pytest.raises(NotAcceptableError, match="^The request headers are not acceptable$"):
         negotiate_rendered(values)

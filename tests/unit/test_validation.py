@@ -73,9 +73,7 @@ def test_valid_uids(value):
     assert is_valid_uid(value)
 
 
-@pytest.mark.parametrize(
-    "value", ["", " ", "abc.123", "11|", "1.2.", ".", "1.2a", "b" * 65, "1" * 65, " 1.2", "1\n"]
-)
+@pytest.mark.parametrize("value", ["", " ", "abc.123", "11|", "1.2.", ".", "1.2a", "b" * 65, "1" * 65, " 1.2", "1\n"])
 def test_invalid_uids(value):
     assert not is_valid_uid(value)
 
@@ -319,9 +317,7 @@ def test_v1_extended_query_tags_are_checked(tag, vr, value, detail):
     assert result.failed
     name = pydicom.datadict.keyword_for_tag(tag)
     label = f"({tag >> 16:04x},{tag & 0xFFFF:04x})"
-    assert result.messages == [
-        f"DICOM100: {label} - Dicom element '{name}' failed validation for VR '{vr}': {detail}."
-    ]
+    assert result.messages == [f"DICOM100: {label} - Dicom element '{name}' failed validation for VR '{vr}': {detail}."]
     assert not validate_instance(ds, 1).failed
 
 
@@ -332,8 +328,7 @@ def test_v1_extended_query_tag_with_another_vr_fails():
 
     assert result.failed
     assert result.messages == [
-        "DICOM100: (0010,1010) - The extended query tag '(0010,1010)' is expected to have VR 'AS' "
-        "but has 'LO' in file."
+        "DICOM100: (0010,1010) - The extended query tag '(0010,1010)' is expected to have VR 'AS' but has 'LO' in file."
     ]
 
 

@@ -66,9 +66,7 @@ class InternalErrorMiddleware:
             await self.app(scope, receive, tracking_send)
         except Exception:
             request_id = uuid.uuid4().hex
-            log.exception(
-                "request %s %s failed (request id %s)", scope.get("method"), scope.get("path"), request_id
-            )
+            log.exception("request %s %s failed (request id %s)", scope.get("method"), scope.get("path"), request_id)
             if started:
                 raise
             response = Response(

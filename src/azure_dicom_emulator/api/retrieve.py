@@ -81,9 +81,7 @@ async def metadata(request: Request) -> Response:
     )
     if result.not_modified:
         return Response(status_code=304)
-    return StreamingResponse(
-        _json_array(result.datasets), media_type=DICOM_JSON, headers={"ETag": result.etag}
-    )
+    return StreamingResponse(_json_array(result.datasets), media_type=DICOM_JSON, headers={"ETag": result.etag})
 
 
 async def _json_array(datasets: list[str]) -> AsyncIterator[bytes]:

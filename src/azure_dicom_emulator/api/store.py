@@ -46,9 +46,7 @@ async def store(request: Request) -> Response:
         parts = _single_part(body)
     else:
         parts = _multipart_parts(body, boundary, params.get("type"))
-    outcome = await store_feature.store(
-        services_of(request), scope, parts, study_uid, request.method == "PUT"
-    )
+    outcome = await store_feature.store(services_of(request), scope, parts, study_uid, request.method == "PUT")
     if outcome.dataset is None:
         return Response(status_code=outcome.status)
     headers = {}
@@ -88,9 +86,19 @@ async def _multipart_parts(
                 content_type = declared_type
             first = False
             if content_type is None or content_type.strip().lower() != DICOM:
-                raise UnsupportedMediaType(
-                    f"The specified content type '{content_type or ''}' is not supported."
-                )
-            yield chunks
+                raise UnsupportedMediaType(f"The specified content type '{content_type or ''}' is not supported.")
+            yield _malformed_as_bad_request(chunks)
     except MultipartError as exc:
-        raise BadRequest(f"The multipart request body is invalid: {exc}") from exc
+        raise _bad_body(exc) from exc
+
+
+async def _malformed_as_bad_request(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except MultipartError as exc:
+        raise _bad_body(exc) from exc
+
+
+def _bad_body(exc: MultipartError) -> BadRequest:
+    return BadRequest(f"The multipart request body is invalid: {exc}")

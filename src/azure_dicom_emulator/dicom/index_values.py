@@ -22,9 +22,7 @@ SERIES_COLUMNS = {
 }
 
 
-def index_values(
-    ds: Dataset, columns: dict[str, int], dropped: Collection[int] = ()
-) -> dict[str, str | None]:
+def index_values(ds: Dataset, columns: dict[str, int], dropped: Collection[int] = ()) -> dict[str, str | None]:
     """Column name -> first value as text (None when absent, empty or in ``dropped``)."""
     values: dict[str, str | None] = {}
     for name, tag in columns.items():

@@ -97,9 +97,7 @@ class Part:
     """The part's ``Content-Type`` header value, or ``None`` if the part has none."""
 
 
-async def iter_parts(
-    chunks: AsyncIterator[bytes], boundary: str
-) -> AsyncIterator[tuple[Part, AsyncIterator[bytes]]]:
+async def iter_parts(chunks: AsyncIterator[bytes], boundary: str) -> AsyncIterator[tuple[Part, AsyncIterator[bytes]]]:
     """Yield ``(part, body)`` for each part of a ``multipart/related`` body, in order.
 
     ``body`` iterates over the part's payload bytes exactly as sent: only the CRLF that belongs

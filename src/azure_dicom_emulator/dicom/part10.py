@@ -115,9 +115,7 @@ def _walk(
     return position
 
 
-def _skip_items(
-    buf: bytes | mmap.mmap, position: int, end: int, implicit: bool, little: bool, depth: int
-) -> int:
+def _skip_items(buf: bytes | mmap.mmap, position: int, end: int, implicit: bool, little: bool, depth: int) -> int:
     """Skips the items of an undefined-length sequence or encapsulated pixel data, and its delimiter."""
     tag_format = "<HH" if little else ">HH"
     long_format = "<L" if little else ">L"

@@ -26,9 +26,7 @@ async def delete(
             conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
         )
         if not rows:
-            raise NotFound(
-                INSTANCE_NOT_FOUND if sop_uid else SERIES_NOT_FOUND if series_uid else STUDY_NOT_FOUND
-            )
+            raise NotFound(INSTANCE_NOT_FOUND if sop_uid else SERIES_NOT_FOUND if series_uid else STUDY_NOT_FOUND)
         await index.append_changes(
             conn,
             scope.partition_key,

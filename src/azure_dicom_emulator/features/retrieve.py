@@ -76,9 +76,7 @@ async def retrieve(
             conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
         )
     if not rows:
-        raise NotFound(
-            {"study": STUDY_NOT_FOUND, "series": SERIES_NOT_FOUND, "instance": INSTANCE_NOT_FOUND}[level]
-        )
+        raise NotFound({"study": STUDY_NOT_FOUND, "series": SERIES_NOT_FOUND, "instance": INSTANCE_NOT_FOUND}[level])
     target = media.transfer_syntax
     if target != ANY_TRANSFER_SYNTAX and len(rows) > 1:
         raise NotAcceptable(MULTIPLE_INSTANCES.format(ts=target))

@@ -28,9 +28,7 @@ from .services import Services
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 200
-MULTIPLE_VALUES_WARNING = (
-    "One or more indexed Dicom tag(s) have multiple values, only first value is indexed."
-)
+MULTIPLE_VALUES_WARNING = "One or more indexed Dicom tag(s) have multiple values, only first value is indexed."
 
 
 @dataclass
@@ -96,9 +94,7 @@ async def _receive(
                     out.write(chunk)
                     size += len(chunk)
             inspections.append(
-                loop.run_in_executor(
-                    services.cpu_pool, inspect_staged, str(staged), size, scope.api_version, study_uid
-                )
+                loop.run_in_executor(services.cpu_pool, inspect_staged, str(staged), size, scope.api_version, study_uid)
             )
         results = await asyncio.gather(*inspections)
     except BaseException:
@@ -173,9 +169,7 @@ async def _commit_batch(
     superseded: list[str] = []
     try:
         async with services.db.write() as conn:
-            existing = await index.find_instances(
-                conn, scope.partition_key, [u.inspection.instance_id for u in batch]
-            )
+            existing = await index.find_instances(conn, scope.partition_key, [u.inspection.instance_id for u in batch])
             if not upsert:
                 refused = {key: codes.SOP_INSTANCE_ALREADY_EXISTS for key in existing}
             accepted = [u for u in batch if u.inspection.instance_id not in refused]

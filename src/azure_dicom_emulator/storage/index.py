@@ -72,9 +72,7 @@ async def create_partition(conn: AsyncConnection, name: str) -> None:
 # -- store --------------------------------------------------------------------------------------
 
 
-async def find_instances(
-    conn: AsyncConnection, partition_key: int, ids: Sequence[InstanceId]
-) -> dict[InstanceId, Row]:
+async def find_instances(conn: AsyncConnection, partition_key: int, ids: Sequence[InstanceId]) -> dict[InstanceId, Row]:
     """The stored rows among ``ids`` (study, series, sop), keyed by id."""
     if not ids:
         return {}
@@ -92,9 +90,7 @@ async def find_instances(
     return found
 
 
-async def upsert_study(
-    conn: AsyncConnection, partition_key: int, study_uid: str, values: Mapping[str, Any]
-) -> int:
+async def upsert_study(conn: AsyncConnection, partition_key: int, study_uid: str, values: Mapping[str, Any]) -> int:
     """The study's key; its indexed values are set to ``values`` where those are not None."""
     statement = _insert(conn, study).values(partition_key=partition_key, study_uid=study_uid, **values)
     statement = statement.on_conflict_do_update(

@@ -122,9 +122,7 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("metadata", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["series_key"], ["series.series_key"], name=op.f("fk_instance_series_key_series")
-        ),
+        sa.ForeignKeyConstraint(["series_key"], ["series.series_key"], name=op.f("fk_instance_series_key_series")),
         sa.ForeignKeyConstraint(["study_key"], ["study.study_key"], name=op.f("fk_instance_study_key_study")),
         sa.PrimaryKeyConstraint("instance_key", name=op.f("pk_instance")),
         sa.UniqueConstraint(
