@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services = Services.create(settings)
         await services.db.migrate()
         await sweep_orphans(services)
+        await services.start_workers()
         app.state.services = services
         try:
             yield

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
+import time
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..settings import Settings
@@ -20,6 +22,8 @@ class Services:
     db: Database
     blobs: FileBlobStore
     cpu_pool: ProcessPoolExecutor
+    io_pool: ThreadPoolExecutor
+    cpu_workers: int
     partition_keys: dict[str, int] = field(default_factory=dict)
 
     @classmethod
@@ -33,9 +37,24 @@ class Services:
             db=Database(settings.effective_database_url),
             blobs=FileBlobStore(settings.blob_dir),
             cpu_pool=pool,
+            io_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-io"),
+            cpu_workers=workers,
         )
+
+    async def start_workers(self) -> None:
+        """Starts every CPU worker now, so the first requests do not pay for their start-up."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self.cpu_pool, _ready, 0.05) for _ in range(self.cpu_workers)))
 
     async def close(self) -> None:
         """Stops the worker pool and closes the database."""
         self.cpu_pool.shutdown(wait=False, cancel_futures=True)
+        self.io_pool.shutdown(wait=False, cancel_futures=True)
         await self.db.dispose()
+
+
+def _ready(seconds: float) -> None:
+    """Runs in a new worker: importing this module loaded the store path's code; linger so each worker gets one."""
+    from . import inspect  # noqa: F401
+
+    time.sleep(seconds)

@@ -12,8 +12,12 @@ STAGING = ".staging"
 
 
 def instance_key(partition_key: int, study: str, series: str, sop: str, version: int) -> str:
-    """The blob key of one version of an instance: ``{partition}/{study}/{series}/{sop}/{version}.dcm``."""
-    return f"{partition_key}/{study}/{series}/{sop}/{version}.dcm"
+    """The blob key of one version of an instance: ``{partition}/{study}/{series}/{sop}.{version}.dcm``.
+
+    Versions of an instance share its series folder rather than a folder of their own: creating a
+    folder per instance would double the file-system work of every store.
+    """
+    return f"{partition_key}/{study}/{series}/{sop}.{version}.dcm"
 
 
 class FileBlobStore:
