@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import time
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
