@@ -344,7 +344,8 @@ def test_cuts_inside_the_file_meta_are_refused_except_after_a_whole_meta_element
     """
     data = to_bytes(make_dataset(rows=2, columns=2))
     ends = meta_element_ends(data)
-    transfer_syntax_value = range(data.index(b"1.2.840.10008.1.2.1\x00"), data.index(b"1.2.840.10008.1.2.1\x00") + 20)
+    value_start = data.index(b"1.2.840.10008.1.2.1\x00")
+    transfer_syntax_value = range(value_start, value_start + 20)
     accepted = []
     for keep in range(0, ends[-1] + 1):
         if keep in transfer_syntax_value:

@@ -17,6 +17,7 @@ from ..features.retrieve import InstancePayload
 from .context import scope_of, services_of
 
 CHUNK = 1024 * 1024
+WHOLE_FILE_BYTES = 8 * 1024 * 1024
 DICOM_JSON = "application/dicom+json"
 
 
@@ -33,10 +34,11 @@ async def retrieve(request: Request) -> Response:
     )
     if not result.multipart:
         payload = result.instances[0]
+        media_type = f"application/dicom; transfer-syntax={payload.transfer_syntax_uid}"
+        if payload.size <= WHOLE_FILE_BYTES:
+            return Response(await _whole(payload), media_type=media_type)
         return StreamingResponse(
-            _payload_chunks(payload),
-            media_type=f"application/dicom; transfer-syntax={payload.transfer_syntax_uid}",
-            headers={"content-length": str(payload.size)},
+            _payload_chunks(payload), media_type=media_type, headers={"content-length": str(payload.size)}
         )
     boundary = new_boundary()
     headers = [
@@ -63,12 +65,22 @@ async def _multipart_chunks(
 
 
 async def _payload_chunks(payload: InstancePayload) -> AsyncIterator[bytes]:
+    """The payload's bytes: small files in one read, large ones a chunk at a time."""
     if payload.data is not None:
         yield payload.data
+        return
+    if payload.size <= WHOLE_FILE_BYTES:
+        yield await _whole(payload)
         return
     async with await anyio.open_file(payload.path, "rb") as fp:
         while chunk := await fp.read(CHUNK):
             yield chunk
+
+
+async def _whole(payload: InstancePayload) -> bytes:
+    if payload.data is not None:
+        return payload.data
+    return await anyio.to_thread.run_sync(payload.path.read_bytes)
 
 
 async def metadata(request: Request) -> Response:

@@ -2,36 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
-from pydicom.dataset import Dataset
-
 STUDY_COLUMNS = {
-    "patient_id": 0x00100020,
-    "patient_name": 0x00100010,
-    "patient_birth_date": 0x00100030,
-    "referring_physician_name": 0x00080090,
-    "study_date": 0x00080020,
-    "study_description": 0x00081030,
-    "accession_number": 0x00080050,
+    "patient_id": "00100020",
+    "patient_name": "00100010",
+    "patient_birth_date": "00100030",
+    "referring_physician_name": "00080090",
+    "study_date": "00080020",
+    "study_description": "00081030",
+    "accession_number": "00080050",
 }
 SERIES_COLUMNS = {
-    "modality": 0x00080060,
-    "performed_procedure_step_start_date": 0x00400244,
-    "manufacturer_model_name": 0x00081090,
+    "modality": "00080060",
+    "performed_procedure_step_start_date": "00400244",
+    "manufacturer_model_name": "00081090",
 }
+_PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
 
 
-def index_values(ds: Dataset, columns: dict[str, int], dropped: Collection[int] = ()) -> dict[str, str | None]:
-    """Column name -> first value as text (None when absent, empty or in ``dropped``)."""
+def index_values(metadata: dict, columns: dict[str, str]) -> dict[str, str | None]:
+    """Column name -> first value as text, taken from an instance's DICOM JSON (None when absent or empty).
+
+    Working from the metadata means attributes left out of it (v2 validation) are not indexed either.
+    """
     values: dict[str, str | None] = {}
     for name, tag in columns.items():
-        value = None
-        if tag not in dropped and tag in ds:
-            raw = ds[tag].value
-            if isinstance(raw, list | tuple) or type(raw).__name__ == "MultiValue":
-                raw = raw[0] if len(raw) else None
-            if raw is not None:
-                value = str(raw).rstrip(" \x00") or None
-        values[name] = value
+        element = metadata.get(tag)
+        first = element.get("Value", [None])[0] if element else None
+        if isinstance(first, dict):  # a person name: its component groups, "=" between them
+            groups = [first.get(group, "") for group in _PN_GROUPS]
+            while groups and not groups[-1]:
+                groups.pop()
+            first = "=".join(groups)
+        text = None if first is None else str(first).rstrip(" \x00")
+        values[name] = text or None
     return values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -79,8 +80,9 @@ def inspect_staged(path: str, size: int, api_version: int, study_uid_in_url: str
         except Exception:
             result.failure_reason = codes.PROCESSING_FAILURE
             return result
-        result.study_values = index_values(ds, STUDY_COLUMNS, validation.dropped_tags)
-        result.series_values = index_values(ds, SERIES_COLUMNS, validation.dropped_tags)
+        as_dict = json.loads(result.metadata)
+        result.study_values = index_values(as_dict, STUDY_COLUMNS)
+        result.series_values = index_values(as_dict, SERIES_COLUMNS)
         return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 import uuid
@@ -27,10 +28,13 @@ class FileBlobStore:
         self.root = root.resolve()
         self.staging_dir = self.root / STAGING
         self.staging_dir.mkdir(parents=True, exist_ok=True)
+        # One random prefix per store and a counter: unique names without a random read per upload.
+        self._staging_prefix = uuid.uuid4().hex
+        self._staging_counter = itertools.count()
 
     def new_staging_path(self) -> Path:
         """A fresh path in the staging area for an upload still being received."""
-        return self.staging_dir / uuid.uuid4().hex
+        return self.staging_dir / f"{self._staging_prefix}-{next(self._staging_counter)}"
 
     def path(self, key: str) -> Path:
         """The file holding ``key``."""

@@ -35,7 +35,7 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads; its transaction is rolled back at the end."""
+        """A connection for reads; on SQLite each statement sees its own snapshot."""
         async with self.engine.connect() as conn:
             yield conn
 
@@ -90,4 +90,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn) -> None:  # noqa: ANN001
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+        # Reads run in autocommit: each SELECT is its own consistent snapshot, with no BEGIN to wait for.
+        if conn.get_execution_options().get("write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")

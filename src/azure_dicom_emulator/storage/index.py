@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, text, tuple_, update
+from sqlalchemy import Row, Select, bindparam, delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -158,37 +158,67 @@ async def append_changes(
 # -- read ---------------------------------------------------------------------------------------
 
 
-def _scope(partition_key: int, study_uid: str, series_uid: str | None, sop_uid: str | None):  # noqa: ANN202
-    clauses = [instance.c.partition_key == partition_key, instance.c.study_uid == study_uid]
+def _scoped(*columns, by_series: bool, by_instance: bool):  # noqa: ANN202
+    """A prebuilt SELECT of ``columns`` for one study, series or instance (bound by name at execution)."""
+    clauses = [instance.c.partition_key == bindparam("partition_key"), instance.c.study_uid == bindparam("study_uid")]
+    if by_series:
+        clauses.append(instance.c.series_uid == bindparam("series_uid"))
+    if by_instance:
+        clauses.append(instance.c.sop_uid == bindparam("sop_uid"))
+    return select(*columns).where(*clauses).order_by(instance.c.series_uid, instance.c.instance_key)
+
+
+def _scoped_statements(*columns) -> dict[tuple[bool, bool], Select]:
+    # Built once: composing SQL expressions costs more than running these indexed queries.
+    return {
+        (by_series, by_instance): _scoped(*columns, by_series=by_series, by_instance=by_instance)
+        for by_series, by_instance in ((False, False), (True, False), (True, True))
+    }
+
+
+_FILES = _scoped_statements(instance.c.blob_key, instance.c.size, instance.c.transfer_syntax_uid)
+_METADATA = _scoped_statements(instance.c.version, instance.c.metadata)
+_DELETABLE = _scoped_statements(
+    instance.c.instance_key,
+    instance.c.study_uid,
+    instance.c.series_uid,
+    instance.c.sop_uid,
+    instance.c.version,
+    instance.c.blob_key,
+    instance.c.study_key,
+    instance.c.series_key,
+)
+
+
+async def _select_scoped(
+    conn: AsyncConnection,
+    statements: dict[tuple[bool, bool], Select],
+    partition_key: int,
+    study_uid: str,
+    series_uid: str | None,
+    sop_uid: str | None,
+) -> list[Row]:
+    params = {"partition_key": partition_key, "study_uid": study_uid}
     if series_uid is not None:
-        clauses.append(instance.c.series_uid == series_uid)
+        params["series_uid"] = series_uid
     if sop_uid is not None:
-        clauses.append(instance.c.sop_uid == sop_uid)
-    return clauses
+        params["sop_uid"] = sop_uid
+    statement = statements[(series_uid is not None, sop_uid is not None)]
+    return list(await conn.execute(statement, params))
 
 
 async def instance_files(
     conn: AsyncConnection, partition_key: int, study_uid: str, series_uid: str | None, sop_uid: str | None
 ) -> list[Row]:
     """Blob key, size and transfer syntax of every instance in the scope."""
-    result = await conn.execute(
-        select(instance.c.blob_key, instance.c.size, instance.c.transfer_syntax_uid)
-        .where(*_scope(partition_key, study_uid, series_uid, sop_uid))
-        .order_by(instance.c.series_uid, instance.c.instance_key)
-    )
-    return list(result)
+    return await _select_scoped(conn, _FILES, partition_key, study_uid, series_uid, sop_uid)
 
 
 async def instance_metadata(
     conn: AsyncConnection, partition_key: int, study_uid: str, series_uid: str | None, sop_uid: str | None
 ) -> list[Row]:
     """Version and stored DICOM JSON of every instance in the scope."""
-    result = await conn.execute(
-        select(instance.c.version, instance.c.metadata)
-        .where(*_scope(partition_key, study_uid, series_uid, sop_uid))
-        .order_by(instance.c.series_uid, instance.c.instance_key)
-    )
-    return list(result)
+    return await _select_scoped(conn, _METADATA, partition_key, study_uid, series_uid, sop_uid)
 
 
 # -- delete -------------------------------------------------------------------------------------
@@ -198,20 +228,7 @@ async def delete_instances(
     conn: AsyncConnection, partition_key: int, study_uid: str, series_uid: str | None, sop_uid: str | None
 ) -> list[Row]:
     """Deletes the instances in the scope, and series and studies left empty; returns the deleted rows."""
-    rows = list(
-        await conn.execute(
-            select(
-                instance.c.instance_key,
-                instance.c.study_uid,
-                instance.c.series_uid,
-                instance.c.sop_uid,
-                instance.c.version,
-                instance.c.blob_key,
-                instance.c.study_key,
-                instance.c.series_key,
-            ).where(*_scope(partition_key, study_uid, series_uid, sop_uid))
-        )
-    )
+    rows = await _select_scoped(conn, _DELETABLE, partition_key, study_uid, series_uid, sop_uid)
     if not rows:
         return rows
     keys = [row.instance_key for row in rows]

@@ -1,0 +1,265 @@
+"""Transcoding uncompressed files to Explicit VR Little Endian, and refusing compressed ones."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pydicom
+import pydicom.data
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+)
+
+from azure_dicom_emulator.dicom.part10 import check_structure
+from azure_dicom_emulator.dicom.transcode import TranscodeError, to_explicit_vr_little_endian
+
+from ..factories import make_dataset, to_bytes
+
+SAMPLES_DIR = os.path.dirname(pydicom.data.get_testdata_file("CT_small.dcm"))
+CONVERTED_SOURCES = {ImplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian}
+WORD_VRS = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+
+
+def _samples_by_transfer_syntax() -> dict[str, list[str]]:
+    """Part 10 samples with pixel data, by transfer syntax."""
+    found: dict[str, list[str]] = {}
+    for root, _, files in os.walk(SAMPLES_DIR):
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            with open(path, "rb") as fp:
+                if fp.read(132)[128:] != b"DICM":
+                    continue
+            try:
+                ds = pydicom.dcmread(path)
+            except Exception:
+                continue
+            transfer_syntax = ds.file_meta.get("TransferSyntaxUID")
+            if transfer_syntax and "PixelData" in ds:
+                relative = os.path.relpath(path, SAMPLES_DIR).replace(os.sep, "/")
+                found.setdefault(str(transfer_syntax), []).append(relative)
+    return found
+
+
+SAMPLES = _samples_by_transfer_syntax()
+UNCOMPRESSED_SAMPLES = sorted(name for ts in CONVERTED_SOURCES for name in SAMPLES.get(ts, []))
+NO_SOP_UIDS_REASON = (
+    "pydicom.dcmwrite(enforce_file_format=True) raises AttributeError when the file meta and the data set both "
+    "lack the SOP Class/Instance UIDs; to_explicit_vr_little_endian lets it escape instead of raising TranscodeError"
+)
+NO_TRANSFER_SYNTAX_REASON = (
+    "a readable file whose meta has no TransferSyntaxUID makes ds.file_meta.TransferSyntaxUID raise AttributeError, "
+    "which to_explicit_vr_little_endian lets escape instead of raising TranscodeError"
+)
+# nested_priv_SQ.dcm: implicit VR with pixel data, but no (0002,0002)/(0002,0003) and no SOP UIDs.
+WITHOUT_SOP_UIDS = {"nested_priv_SQ.dcm"}
+UNCOMPRESSED_PARAMS = [
+    pytest.param(
+        name,
+        marks=[pytest.mark.xfail(strict=True, raises=AttributeError, reason=NO_SOP_UIDS_REASON)]
+        if name in WITHOUT_SOP_UIDS
+        else [],
+    )
+    for name in UNCOMPRESSED_SAMPLES
+]
+EXPLICIT_LE_SAMPLES = sorted(SAMPLES.get(ExplicitVRLittleEndian, []))
+COMPRESSED_SAMPLES = sorted(
+    name
+    for ts, names in SAMPLES.items()
+    if pydicom.uid.UID(ts).is_compressed and ts != DeflatedExplicitVRLittleEndian
+    for name in names
+)
+
+
+def sample_bytes(name: str) -> bytes:
+    with open(os.path.join(SAMPLES_DIR, name), "rb") as fp:
+        return fp.read()
+
+
+def read(data: bytes) -> Dataset:
+    return pydicom.dcmread(io.BytesIO(data))
+
+
+def test_the_samples_cover_every_source_syntax():
+    """Guards the parametrized tests against an empty sample set."""
+    for transfer_syntax in CONVERTED_SOURCES:
+        assert SAMPLES.get(transfer_syntax), transfer_syntax
+    assert len(COMPRESSED_SAMPLES) > 20
+    assert EXPLICIT_LE_SAMPLES
+
+
+@pytest.mark.parametrize("name", UNCOMPRESSED_PARAMS)
+def test_uncompressed_sample_converts_with_equal_pixels(name):
+    data = sample_bytes(name)
+    source = read(data)
+    result = to_explicit_vr_little_endian(data)
+    converted = read(result)
+    assert converted.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert result[128:132] == b"DICM"
+    check_structure(result, implicit_vr=False, little_endian=True)
+    assert np.array_equal(converted.pixel_array, source.pixel_array)
+    assert converted.pixel_array.dtype == source.pixel_array.dtype.newbyteorder("=")
+
+
+@pytest.mark.parametrize("name", UNCOMPRESSED_PARAMS)
+def test_uncompressed_sample_keeps_its_other_values(name):
+    """Every element other than the pixel data has the same value; word-sized binary values the same numbers."""
+    source = read(sample_bytes(name))
+    converted = read(to_explicit_vr_little_endian(sample_bytes(name)))
+    source_order = ">" if source.file_meta.TransferSyntaxUID == ExplicitVRBigEndian else "<"
+    # Group lengths (gggg,0000) are retired and pydicom leaves them out when it writes.
+    assert [element.tag for element in converted] == [element.tag for element in source if element.tag.element]
+    for element in source.iterall():
+        if element.tag == 0x7FE00010 or element.VR == "SQ":
+            continue
+        if element.VR in WORD_VRS and isinstance(element.value, bytes):
+            width = WORD_VRS[element.VR]
+            expected = np.frombuffer(element.value, dtype=f"{source_order}u{width}")
+            assert np.array_equal(np.frombuffer(converted[element.tag].value, dtype=f"<u{width}"), expected)
+    for element in source:
+        if element.tag == 0x7FE00010 or element.VR in WORD_VRS or element.VR == "SQ" or not element.tag.element:
+            continue
+        assert converted[element.tag].value == element.value, element
+
+
+@pytest.mark.parametrize("name", EXPLICIT_LE_SAMPLES)
+def test_explicit_little_endian_sample_is_returned_unchanged(name):
+    data = sample_bytes(name)
+    assert to_explicit_vr_little_endian(data) == data
+
+
+def test_explicit_little_endian_file_is_returned_byte_for_byte():
+    """Including a preamble and group lengths that a re-encoding would change."""
+    data = to_bytes(make_dataset(), preamble=b"\x01" * 128)
+    assert to_explicit_vr_little_endian(data) == data
+
+
+@pytest.mark.parametrize("name", COMPRESSED_SAMPLES)
+def test_compressed_sample_is_refused(name):
+    with pytest.raises(TranscodeError):
+        to_explicit_vr_little_endian(sample_bytes(name))
+
+
+def test_generated_encapsulated_file_is_refused():
+    ds = make_dataset(transfer_syntax=JPEGBaseline8Bit)
+    ds.PixelData = pydicom.encaps.encapsulate([b"\xff\xd8" + bytes(10) + b"\xff\xd9"])
+    ds["PixelData"].VR = "OB"
+    with pytest.raises(TranscodeError, match=JPEGBaseline8Bit):
+        to_explicit_vr_little_endian(to_bytes(ds))
+
+
+@pytest.mark.parametrize("data", [b"", b"not dicom at all", bytes(128) + b"DICX" + bytes(64)])
+def test_unparsable_input_is_refused(data):
+    with pytest.raises(TranscodeError):
+        to_explicit_vr_little_endian(data)
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError, reason=NO_TRANSFER_SYNTAX_REASON)
+def test_file_without_transfer_syntax_is_refused():
+    """meta_missing_tsyntax.dcm reads, but nothing says how its data set is encoded."""
+    with pytest.raises(TranscodeError):
+        to_explicit_vr_little_endian(sample_bytes("meta_missing_tsyntax.dcm"))
+
+
+def big_endian_file() -> tuple[bytes, np.ndarray]:
+    """An Explicit VR Big Endian file with word-sized binary values (also inside a sequence), and its pixels."""
+    pixels = ((np.arange(64, dtype=np.uint32) * 1021) % 65536).astype(np.uint16).reshape(8, 8)
+    ds = make_dataset(
+        transfer_syntax=ExplicitVRBigEndian, PatientName="Müller^Jürgen", SpecificCharacterSet="ISO_IR 100"
+    )
+    ds.PixelData = pixels.astype(">u2").tobytes()
+    ds["PixelData"].VR = "OW"
+    ds.AcquisitionMatrix = [0, 8, 8, 0]  # US, multi-valued
+    ds.DiffusionBValue = 1000.5  # FD
+    ds.DataPointRows = 70000  # UL
+    ds.FrameIncrementPointer = 0x00181063  # AT
+    ds.RedPaletteColorLookupTableData = np.array([1, 256, 65535], dtype=">u2").tobytes()  # OW
+    ds.VectorGridData = np.array([1.5, -2.25], dtype=">f4").tobytes()  # OF
+    item = Dataset()
+    item.ReferencedSOPInstanceUID = "1.2.3"
+    item.GreenPaletteColorLookupTableData = np.array([7, 0x0102], dtype=">u2").tobytes()  # OW in a sequence
+    ds.ReferencedImageSequence = Sequence([item])
+    return to_bytes(ds), pixels
+
+
+def test_big_endian_values_are_kept():
+    data, pixels = big_endian_file()
+    converted = read(to_explicit_vr_little_endian(data))
+    assert converted.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert np.array_equal(converted.pixel_array, pixels)
+    assert converted.PatientName == "Müller^Jürgen"
+    assert converted.AcquisitionMatrix == [0, 8, 8, 0]
+    assert converted.Rows == 8
+    assert converted.DiffusionBValue == 1000.5
+    assert converted.DataPointRows == 70000
+    assert converted.FrameIncrementPointer == 0x00181063
+    assert converted["RedPaletteColorLookupTableData"].VR == "OW"
+    assert np.frombuffer(converted.RedPaletteColorLookupTableData, "<u2").tolist() == [1, 256, 65535]
+    assert converted["VectorGridData"].VR == "OF"
+    assert np.frombuffer(converted.VectorGridData, "<f4").tolist() == [1.5, -2.25]
+    (item,) = converted.ReferencedImageSequence
+    assert item.ReferencedSOPInstanceUID == "1.2.3"
+    assert np.frombuffer(item.GreenPaletteColorLookupTableData, "<u2").tolist() == [7, 0x0102]
+
+
+def test_big_endian_eight_bit_pixels_in_ow_are_swapped_in_words():
+    """PS3.5 §A.3: 8-bit pixels encoded as OW in big endian are byte-swapped in pairs."""
+    pixels = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    ds = make_dataset(rows=4, columns=4, transfer_syntax=ExplicitVRBigEndian, BitsAllocated=8, BitsStored=8, HighBit=7)
+    ds.PixelData = pixels.reshape(-1, 2)[:, ::-1].tobytes()  # each pair of bytes as one big endian word
+    ds["PixelData"].VR = "OW"
+    data = to_bytes(ds)
+    assert np.array_equal(read(data).pixel_array, pixels)
+    converted = read(to_explicit_vr_little_endian(data))
+    assert converted.PixelData == pixels.tobytes()
+    assert np.array_equal(converted.pixel_array, pixels)
+
+
+def test_eight_bit_pixels_in_ob_are_not_swapped():
+    pixels = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    ds = make_dataset(rows=4, columns=4, transfer_syntax=ExplicitVRBigEndian, BitsAllocated=8, BitsStored=8, HighBit=7)
+    ds.PixelData = pixels.tobytes()
+    ds["PixelData"].VR = "OB"
+    converted = read(to_explicit_vr_little_endian(to_bytes(ds)))
+    assert converted.PixelData == pixels.tobytes()
+
+
+@pytest.mark.parametrize("source", [ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian])
+def test_little_endian_sources_keep_their_values(source):
+    ds = make_dataset(transfer_syntax=source, AcquisitionMatrix=[0, 8, 8, 0])
+    ds.RedPaletteColorLookupTableData = np.array([1, 256, 65535], dtype="<u2").tobytes()
+    data = to_bytes(ds)
+    converted = read(to_explicit_vr_little_endian(data))
+    assert converted.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert converted.PatientName == "Doe^John"
+    assert converted.AcquisitionMatrix == [0, 8, 8, 0]
+    assert np.frombuffer(converted.RedPaletteColorLookupTableData, "<u2").tolist() == [1, 256, 65535]
+    assert np.array_equal(converted.pixel_array, read(data).pixel_array)
+    assert converted.SOPInstanceUID == ds.SOPInstanceUID
+    assert converted.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_converted_file_converts_to_itself():
+    data, _ = big_endian_file()
+    once = to_explicit_vr_little_endian(data)
+    assert to_explicit_vr_little_endian(once) == once
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError, reason=NO_SOP_UIDS_REASON)
+def test_readable_file_without_sop_uids_converts_or_raises_transcode_error():
+    """empty_charset_LEI.dcm: implicit VR, readable, but without (0002,0002)/(0002,0003) or SOP UIDs."""
+    data = sample_bytes("empty_charset_LEI.dcm")
+    assert read(data).file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
+    try:
+        result = to_explicit_vr_little_endian(data)
+    except TranscodeError:
+        return  # refusing it is fine; any other exception breaks the function's contract
+    assert read(result).file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
