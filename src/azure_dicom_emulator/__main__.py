@@ -1,5 +1,5 @@
 """``python -m azure_dicom_emulator``: the command line."""
 
-from .cli import app
+from .entry import main
 
-app()
+main()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_resource
-from ..dicom.transcode import UNCOMPRESSED_SOURCES, TranscodeError, to_explicit_vr_little_endian
+from ..dicom.transcode import UNCOMPRESSED_SOURCES, TranscodeError
 from ..errors import (
     INSTANCE_NOT_FOUND,
     SERIES_NOT_FOUND,
@@ -17,6 +17,7 @@ from ..errors import (
     NotFound,
 )
 from ..storage import index
+from . import cpu_work
 from .scope import Scope
 from .services import Services
 from .uids import normalized, require_valid
@@ -97,12 +98,7 @@ async def _transcode(services: Services, path: Path, size: int, source: str, tar
         raise NotAcceptable(TRANSCODE_FAILED.format(ts=target))
     loop = asyncio.get_running_loop()
     try:
-        data = await loop.run_in_executor(services.cpu_pool, _transcode_file, str(path))
+        data = await loop.run_in_executor(services.cpu_pool, cpu_work.transcode_file, str(path))
     except TranscodeError as exc:
         raise NotAcceptable(TRANSCODE_FAILED.format(ts=target)) from exc
     return InstancePayload(target, len(data), data=data)
-
-
-def _transcode_file(path: str) -> bytes:
-    with open(path, "rb") as fp:
-        return to_explicit_vr_little_endian(fp.read())

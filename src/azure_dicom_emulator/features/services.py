@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..settings import Settings
 from ..storage.blobs import FileBlobStore
 from ..storage.database import Database
+from . import cpu_work
 
 
 @dataclass
@@ -44,17 +44,12 @@ class Services:
     async def start_workers(self) -> None:
         """Starts every CPU worker now, so the first requests do not pay for their start-up."""
         loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self.cpu_pool, _ready, 0.05) for _ in range(self.cpu_workers)))
+        await asyncio.gather(
+            *(loop.run_in_executor(self.cpu_pool, cpu_work.warm_up, 0.05) for _ in range(self.cpu_workers))
+        )
 
     async def close(self) -> None:
         """Stops the worker pool and closes the database."""
         self.cpu_pool.shutdown(wait=False, cancel_futures=True)
         self.io_pool.shutdown(wait=False, cancel_futures=True)
         await self.db.dispose()
-
-
-def _ready(seconds: float) -> None:
-    """Runs in a new worker: importing this module loaded the store path's code; linger so each worker gets one."""
-    from . import inspect  # noqa: F401
-
-    time.sleep(seconds)
