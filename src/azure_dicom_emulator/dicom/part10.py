@@ -47,9 +47,13 @@ def read_header(fp: BinaryIO, file_size: int) -> Dataset:
     transfer_syntax = getattr(ds.file_meta, "TransferSyntaxUID", None)
     if not transfer_syntax:
         raise NotPart10Error("The file meta information has no transfer syntax.")
+    try:
+        implicit_vr, little_endian = transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian
+    except ValueError as exc:  # not a transfer syntax pydicom knows, e.g. a truncated UID
+        raise NotPart10Error(f"The transfer syntax {transfer_syntax!r} is not supported.") from exc
     if transfer_syntax != DeflatedExplicitVRLittleEndian:  # inflating already checks the stream's end
         with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            check_structure(view, transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian)
+            check_structure(view, implicit_vr, little_endian)
     return ds
 
 

@@ -31,18 +31,21 @@ def to_explicit_vr_little_endian(data: bytes) -> bytes:
     """
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
+        source = ds.file_meta.TransferSyntaxUID
     except Exception as exc:
         raise TranscodeError(f"The file cannot be parsed: {exc}") from exc
-    source = ds.file_meta.TransferSyntaxUID
     if source not in UNCOMPRESSED_SOURCES:
         raise TranscodeError(f"Transcoding from {source} is not supported.")
     if source == ExplicitVRLittleEndian:
         return data
-    if source == ExplicitVRBigEndian:
-        _swap_words(ds, ds.get("BitsAllocated", 16))
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    out = io.BytesIO()
-    pydicom.dcmwrite(out, ds, implicit_vr=False, little_endian=True, enforce_file_format=True)
+    try:
+        if source == ExplicitVRBigEndian:
+            _swap_words(ds, ds.get("BitsAllocated", 16))
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        out = io.BytesIO()
+        pydicom.dcmwrite(out, ds, implicit_vr=False, little_endian=True, enforce_file_format=True)
+    except Exception as exc:  # a file pydicom reads but cannot write in the new syntax
+        raise TranscodeError(f"The file cannot be re-encoded: {exc}") from exc
     return out.getvalue()
 
 
