@@ -50,7 +50,10 @@ class Database:
     async def migrate(self) -> None:
         """Brings the schema to the newest migration; safe when several workers start at once."""
         async with self.engine.connect() as conn:
-            if not self.is_sqlite:
+            if self.is_sqlite:
+                # BEGIN IMMEDIATE: a second worker waits for the first one's migration instead of racing it.
+                conn = await conn.execution_options(write=True)
+            else:
                 await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
                 await conn.commit()
             try:
