@@ -291,3 +291,31 @@ async def _instance_count(client, study_uid: str) -> int:
     if response.status_code == 404:
         return 0
     return len(json.loads(response.content))
+
+
+async def test_multi_valued_indexed_attribute_sets_warning_header(client):
+    ds = make_dataset(AccessionNumber=["ACC1", "ACC2"])
+    response = await client.post("/v2/studies", content=multipart([to_bytes(ds)]), headers=HEADERS)
+    assert response.status_code in (200, 202)
+    assert response.headers["warning"] == (
+        '299 testserver: "One or more indexed Dicom tag(s) have multiple values, only first value is indexed."'
+    )
+    plain = await client.post("/v2/studies", content=multipart([to_bytes(make_dataset())]), headers=HEADERS)
+    assert "warning" not in plain.headers
+
+
+async def test_v2_invalid_attribute_is_dropped_from_metadata_with_202(client):
+    ds = make_dataset(StudyDate="NotAValidStudyDate")
+    response = await client.post("/v2/studies", content=multipart([to_bytes(ds)]), headers=HEADERS)
+    assert response.status_code == 202
+    item = referenced(response.json())[0]
+    assert item["00081196"]["Value"] == [1]
+    messages = [m["00000902"]["Value"][0] for m in item["00741048"]["Value"]]
+    assert any(m.startswith("DICOM100: (0008,0020) - ") for m in messages)
+    metadata = await _metadata(client, ds)
+    assert "00080020" not in metadata[0]
+    v1 = await client.post(
+        "/v1/studies", content=multipart([to_bytes(make_dataset(StudyDate="NotAValidStudyDate"))]), headers=HEADERS
+    )
+    assert v1.status_code == 409
+    assert failed(v1.json())[0]["00081197"]["Value"] == [43264]
