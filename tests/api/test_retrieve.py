@@ -229,3 +229,16 @@ async def test_deleted_study_can_be_stored_again(client):
     assert (await client.delete(f"/v2/studies/{ds.StudyInstanceUID}")).status_code == 204
     await store(client, ds)
     assert (await client.get(instance_path(ds), headers={"Accept": "*/*"})).status_code == 200
+
+
+async def test_large_instance_is_streamed_byte_exact(client):
+    """Files above the whole-file read size go out in chunks, single part and multipart alike."""
+    ds = make_dataset(rows=1500, columns=3000)  # ~9 MB of pixel data
+    (data,) = await store(client, ds)
+    single = await client.get(instance_path(ds), headers={"Accept": "application/dicom; transfer-syntax=*"})
+    assert single.status_code == 200
+    assert int(single.headers["content-length"]) == len(data)
+    assert single.content == bytes(128) + data[128:]
+    multi = await client.get(instance_path(ds), headers={"Accept": "*/*"})
+    ((_, body),) = parse_multipart(multi)
+    assert body == bytes(128) + data[128:]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -28,17 +29,17 @@ def _uids(request: Request) -> tuple[str, str | None, str | None]:
 
 async def retrieve(request: Request) -> Response:
     """The study, series or instance as Part 10 files, single part or multipart/related."""
+    services = services_of(request)
     scope = await scope_of(request)
-    result = await retrieve_feature.retrieve(
-        services_of(request), scope, request.headers.getlist("accept"), *_uids(request)
-    )
+    result = await retrieve_feature.retrieve(services, scope, request.headers.getlist("accept"), *_uids(request))
+    reader = _PayloadReader(services.io_pool)
     if not result.multipart:
         payload = result.instances[0]
         media_type = f"application/dicom; transfer-syntax={payload.transfer_syntax_uid}"
         if payload.size <= WHOLE_FILE_BYTES:
-            return Response(await _whole(payload), media_type=media_type)
+            return Response(await reader.whole(payload), media_type=media_type)
         return StreamingResponse(
-            _payload_chunks(payload), media_type=media_type, headers={"content-length": str(payload.size)}
+            reader.chunks(payload), media_type=media_type, headers={"content-length": str(payload.size)}
         )
     boundary = new_boundary()
     headers = [
@@ -48,39 +49,43 @@ async def retrieve(request: Request) -> Response:
     closing = closing_delimiter(boundary)
     length = sum(len(h) for h in headers) + sum(p.size for p in result.instances) + len(closing)
     return StreamingResponse(
-        _multipart_chunks(headers, result.instances, closing),
+        _multipart_chunks(reader, headers, result.instances, closing),
         media_type=f'multipart/related; boundary="{boundary}"',
         headers={"content-length": str(length)},
     )
 
 
 async def _multipart_chunks(
-    headers: list[bytes], payloads: list[InstancePayload], closing: bytes
+    reader: _PayloadReader, headers: list[bytes], payloads: list[InstancePayload], closing: bytes
 ) -> AsyncIterator[bytes]:
     for header, payload in zip(headers, payloads, strict=True):
         yield header
-        async for chunk in _payload_chunks(payload):
+        async for chunk in reader.chunks(payload):
             yield chunk
     yield closing
 
 
-async def _payload_chunks(payload: InstancePayload) -> AsyncIterator[bytes]:
-    """The payload's bytes: small files in one read, large ones a chunk at a time."""
-    if payload.data is not None:
-        yield payload.data
-        return
-    if payload.size <= WHOLE_FILE_BYTES:
-        yield await _whole(payload)
-        return
-    async with await anyio.open_file(payload.path, "rb") as fp:
-        while chunk := await fp.read(CHUNK):
-            yield chunk
+class _PayloadReader:
+    """Reads payloads off the event loop, in the blob I/O threads."""
 
+    def __init__(self, io_pool: Executor) -> None:
+        self.io_pool = io_pool
 
-async def _whole(payload: InstancePayload) -> bytes:
-    if payload.data is not None:
-        return payload.data
-    return await anyio.to_thread.run_sync(payload.path.read_bytes)
+    async def whole(self, payload: InstancePayload) -> bytes:
+        """All of the payload's bytes."""
+        if payload.data is not None:
+            return payload.data
+        return await asyncio.get_running_loop().run_in_executor(self.io_pool, payload.path.read_bytes)
+
+    async def chunks(self, payload: InstancePayload) -> AsyncIterator[bytes]:
+        """The payload's bytes: small files in one read, large ones a chunk at a time."""
+        if payload.data is not None or payload.size <= WHOLE_FILE_BYTES:
+            yield await self.whole(payload)
+            return
+        loop = asyncio.get_running_loop()
+        with open(payload.path, "rb") as fp:
+            while chunk := await loop.run_in_executor(self.io_pool, fp.read, CHUNK):
+                yield chunk
 
 
 async def metadata(request: Request) -> Response:
