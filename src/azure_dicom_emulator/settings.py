@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     database_url: str | None = None
     workers: int = 1
+    # Processes for CPU work (parsing uploads, transcoding); 0 runs it in threads; None: one per core, at most 4.
+    cpu_workers: int | None = None
     partitions_enabled: bool = False
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     cors_origins: list[str] = ["*"]

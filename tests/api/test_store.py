@@ -319,3 +319,19 @@ async def test_v2_invalid_attribute_is_dropped_from_metadata_with_202(client):
     )
     assert v1.status_code == 409
     assert failed(v1.json())[0]["00081197"]["Value"] == [43264]
+
+
+async def test_cpu_work_in_threads_stores_the_same(tmp_path):
+    """With DICOM_EMULATOR_CPU_WORKERS=0 uploads are examined in threads instead of worker processes."""
+    from .conftest import running_app
+
+    async with running_app(data_dir=tmp_path, cpu_workers=0) as threaded:
+        ds = make_dataset(transfer_syntax=ImplicitVRLittleEndian)
+        response = await threaded.post("/v1/studies", content=multipart([to_bytes(ds)]), headers=HEADERS)
+        assert response.status_code == 200
+        assert referenced(response.json())[0]["00081196"]["Value"] == [45063]
+        transcoded = await threaded.get(
+            f"/v2/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}",
+            headers={"Accept": "application/dicom"},
+        )
+        assert transcoded.headers["content-type"] == "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"

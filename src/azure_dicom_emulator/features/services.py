@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..settings import Settings
@@ -21,17 +21,22 @@ class Services:
     settings: Settings
     db: Database
     blobs: FileBlobStore
-    cpu_pool: ProcessPoolExecutor
+    cpu_pool: Executor
     io_pool: ThreadPoolExecutor
-    cpu_workers: int
+    cpu_workers: int  # processes in cpu_pool; 0 when CPU work runs in threads of this process
     partition_keys: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
         """Opens the database and blob store named by ``settings`` and starts the CPU worker pool."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        workers = max(1, min(os.cpu_count() or 1, 4))
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+        workers = settings.cpu_workers if settings.cpu_workers is not None else min(os.cpu_count() or 1, 4)
+        if workers > 0:
+            pool: Executor = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("forkserver")
+            )
+        else:
+            pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")
         return cls(
             settings=settings,
             db=Database(settings.effective_database_url),
