@@ -57,3 +57,8 @@ def match_keys(values: dict[str, str | None]) -> dict[str, str | None]:
             keyed[name + "_key"] = None if value is None else person_name_key(value)
             keyed[name + "_words"] = None if value is None else words_column(person_name_words(value))
     return keyed
+
+
+def person_name_json(indexed: str) -> dict[str, str]:
+    """The DICOM JSON PN value of a name as `index_values` holds it (component groups joined by ``=``)."""
+    return {group: text for group, text in zip(_PN_GROUPS, indexed.split("="), strict=False) if text}

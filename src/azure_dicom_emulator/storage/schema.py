@@ -186,7 +186,7 @@ extended_query_tag_error = Table(
 )
 
 
-def _extended_values(name: str, value_type) -> Table:  # noqa: ANN001
+def _extended_values(name: str, value_type, *extra: Column) -> Table:  # noqa: ANN001
     """A typed table of extended query tag values: one value per tag and owner (study, series or instance).
 
     ``version`` is the watermark of the instance the value came from: a value is only replaced by
@@ -199,6 +199,7 @@ def _extended_values(name: str, value_type) -> Table:  # noqa: ANN001
         Column("owner_key", Key, nullable=False),
         Column("value", value_type, nullable=False),
         Column("version", BigInteger, nullable=False),
+        *extra,
         PrimaryKeyConstraint("tag_key", "owner_key"),
         Index(None, "tag_key", "value", "owner_key"),
     )
@@ -208,7 +209,9 @@ extended_query_tag_string = _extended_values("extended_query_tag_string", MatchK
 extended_query_tag_long = _extended_values("extended_query_tag_long", BigInteger)
 extended_query_tag_double = _extended_values("extended_query_tag_double", Double)
 extended_query_tag_datetime = _extended_values("extended_query_tag_datetime", MatchKey)
-extended_query_tag_person_name = _extended_values("extended_query_tag_person_name", MatchKey)
+extended_query_tag_person_name = _extended_values(
+    "extended_query_tag_person_name", MatchKey, Column("words", MatchKey, nullable=False)
+)
 
 operation = Table(
     "operation",

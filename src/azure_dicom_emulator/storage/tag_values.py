@@ -13,7 +13,7 @@ from enum import IntEnum
 from sqlalchemy import Row, Table, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..dicom.extended_values import KINDS, NameValue
+from ..dicom.extended_values import KINDS
 from .person_name_words import delete_person_name_words, replace_person_name_words
 from .schema import (
     extended_query_tag,
@@ -186,23 +186,23 @@ async def write_values(conn: AsyncConnection, tag: Row, values: Iterable[TagValu
     is_name = KINDS[tag.vr] == "person_name"
     table = value_table(tag.vr)
     rows = [
-        {
-            "tag_key": tag.tag_key,
-            "owner_key": item.owner_key,
-            "value": item.value.key if is_name else item.value,
-            "version": item.version,
-        }
+        {"tag_key": tag.tag_key, "owner_key": item.owner_key, "value": item.value, "version": item.version}
         for item in newest.values()
     ]
+    if is_name:
+        for row in rows:
+            name = row["value"]
+            row["value"], row["words"] = name.key, name.words
     statement = insert_statement(conn, table).values(rows)
+    replaced = ["value", "version", *(["words"] if is_name else [])]
     statement = statement.on_conflict_do_update(
         index_elements=["tag_key", "owner_key"],
-        set_={"value": statement.excluded.value, "version": statement.excluded.version},
+        set_={name: statement.excluded[name] for name in replaced},
         where=table.c.version < statement.excluded.version,
     ).returning(table.c.owner_key)
     changed = list((await conn.execute(statement)).scalars())
     if is_name and changed:
-        words = [newest[owner].value.words for owner in changed if isinstance(newest[owner].value, NameValue)]
+        words = [newest[owner].value.words for owner in changed]
         await replace_person_name_words(conn, int(tag.path, 16), changed, words)
 
 

@@ -122,6 +122,7 @@ def upgrade() -> None:
             sa.Column("owner_key", Key, nullable=False),
             sa.Column("value", value_type, nullable=False),
             sa.Column("version", sa.BigInteger(), nullable=False),
+            *([sa.Column("words", MatchKey, nullable=False)] if table == "extended_query_tag_person_name" else []),
             sa.ForeignKeyConstraint(
                 ["tag_key"], ["extended_query_tag.tag_key"], name=f"fk_{table}_tag_key_extended_query_tag"
             ),
