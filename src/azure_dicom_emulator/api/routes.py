@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from . import delete, query, retrieve, service, store
+from . import delete, extended_query_tags, operations, query, retrieve, service, store
 
 STUDY = "studies/{study}"
 SERIES = STUDY + "/series/{series}"
@@ -32,6 +32,13 @@ PARTITIONED = [
 ]
 UNPARTITIONED = [
     ("partitions", service.list_partitions, ["GET"]),
+    ("extendedquerytags", extended_query_tags.add, ["POST"]),
+    ("extendedquerytags", extended_query_tags.list_tags, ["GET"]),
+    ("extendedquerytags/{tag}", extended_query_tags.get_tag, ["GET"]),
+    ("extendedquerytags/{tag}", extended_query_tags.delete_tag, ["DELETE"]),
+    ("extendedquerytags/{tag}", extended_query_tags.update_tag, ["PATCH"]),
+    ("extendedquerytags/{tag}/errors", extended_query_tags.list_errors, ["GET"]),
+    ("operations/{operation}", operations.get, ["GET"]),
 ]
 
 

@@ -12,13 +12,10 @@ from ...dicom.extended_values import KINDS
 from ...errors import BadRequest
 from ...storage import search as conditions
 from ...storage.tag_values import TagLevel, TagStatus
+from ..paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, integer_parameter, invalid_parameter
 from .attributes import CORE_ATTRIBUTES, MODALITIES_IN_STUDY, Resource
 
-MAX_LIMIT = 200
-DEFAULT_LIMIT = 100
-MAX_OFFSET = 2**31 - 1
 _RESERVED = ("limit", "offset", "fuzzymatching", "includefield")
-_DOTNET_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
 _LONG = re.compile(r"[+-]?[0-9]+")
 _DOUBLE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _LONG_RANGE = range(-(2**63), 2**63)
@@ -71,11 +68,6 @@ FUZZY_QUOTE = (
 )
 
 
-def invalid_parameter(name: str, detail: str) -> BadRequest:
-    """Azure's model-binding 400 for a reserved query parameter."""
-    return BadRequest(f"The query parameter '{name}' is invalid. {detail}")
-
-
 @dataclass
 class QueryOptions:
     """The reserved parameters of a search, and its attribute filters as (key, value) pairs in order."""
@@ -101,9 +93,9 @@ def parse_options(pairs: list[tuple[str, str]]) -> QueryOptions:
         else:
             options.filters.append((key, value))
     if "limit" in first:
-        options.limit = _integer("Limit", first["limit"], 1, MAX_LIMIT)
+        options.limit = integer_parameter("Limit", first["limit"], 1, MAX_LIMIT)
     if "offset" in first:
-        options.offset = _integer("Offset", first["offset"], 0, MAX_OFFSET)
+        options.offset = integer_parameter("Offset", first["offset"], 0, MAX_OFFSET)
     if "fuzzymatching" in first:
         text = first["fuzzymatching"].strip().lower()
         if text not in ("true", "false"):
@@ -112,15 +104,6 @@ def parse_options(pairs: list[tuple[str, str]]) -> QueryOptions:
             )
         options.fuzzy = text == "true"
     return options
-
-
-def _integer(name: str, text: str, low: int, high: int) -> int:
-    if not _DOTNET_INTEGER.fullmatch(text) or not -(2**31) <= int(text) < 2**31:
-        raise invalid_parameter(name, f"The value '{text}' is not valid for {name}.")
-    value = int(text)
-    if not low <= value <= high:
-        raise invalid_parameter(name, f"The field {name} must be between {low} and {high}.")
-    return value
 
 
 def reject_repeated_keys(filters: list[tuple[str, str]]) -> None:
