@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.services = services
         runner = OperationRunner(services)
         runner.start()
+        app.state.operation_runner = runner
         try:
             yield
         finally:
