@@ -93,7 +93,7 @@ def queries(run: int, studies: int, rng: random.Random, orthanc: bool = False) -
         return rng.randrange(studies)
 
     def fuzzy(n: int) -> str:
-        prefix = f"patient{pick() + 1}"[: rng.randrange(8, 12)]
+        prefix = f"patient{pick() + 1:03d}"[: rng.randrange(8, 11)]
         # Orthanc has no fuzzy matching: its wildcard is the closest equivalent.
         return f"studies?PatientName={prefix}*" if orthanc else f"studies?PatientName={prefix}&fuzzymatching=true"
 
