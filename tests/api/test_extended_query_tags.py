@@ -7,6 +7,8 @@ import json
 
 import pytest
 import pytest_asyncio
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import Tag
 from pydicom.uid import generate_uid
 from sqlalchemy import func, select
 
@@ -254,7 +256,7 @@ async def test_reindex_resumes_from_its_checkpoint_after_a_restart(tmp_path, dat
         reference = await add_tags(client, [{"path": "Occupation", "level": "Study"}])
         services = client.app.state.services
         async with services.db.write() as conn:
-            claimed = await operations.claim(conn, "a-worker-that-dies", 0.5)
+            claimed = await operations.claim(conn, "a-worker-that-dies", 0.5, ["reindex"])
         assert not await reindex.run_batch(services, claimed, "a-worker-that-dies")
         async with services.db.read() as conn:
             state = await operations.find(conn, reference["id"])
@@ -388,3 +390,23 @@ async def test_bad_requests_on_tags(client):
         assert (response.status_code, response.text) == (400, message)
     async with client.app.state.services.db.read() as conn:
         assert (await conn.execute(select(func.count()).select_from(operation))).scalar_one() == 0
+
+
+async def test_stow_validates_extended_query_tags_like_core_attributes(fresh):
+    await finished(fresh, await add_tags(fresh, [{"path": "InstanceNumber", "level": "Instance"}]))
+    invalid = make_dataset()
+    invalid[0x00200013] = RawDataElement(Tag(0x00200013), "IS", 4, b"abc ", 0, False, True)
+    response = await fresh.post("/v1/studies", content=multipart([to_bytes(invalid)]), headers=STOW)
+    assert response.status_code == 409  # v1: an indexed attribute that fails its VR fails the instance
+    response = await fresh.post("/v2/studies", content=multipart([to_bytes(invalid)]), headers=STOW)
+    assert response.status_code == 202  # v2: stored, the attribute dropped from metadata and index
+    metadata = await fresh.get(f"/v2/studies/{invalid.StudyInstanceUID}/metadata", headers={"Accept": DICOM_JSON})
+    assert "00200013" not in metadata.json()[0]
+    several = make_dataset()
+    several[0x00200013] = RawDataElement(Tag(0x00200013), "IS", 4, b"7\\8 ", 0, False, True)
+    response = await fresh.post("/v2/studies", content=multipart([to_bytes(several)]), headers=STOW)
+    assert response.status_code == 200
+    assert "only first value is indexed" in response.headers["warning"]
+    (found,) = (await fresh.get("/v2/instances?InstanceNumber=7", headers=ACCEPT)).json()
+    assert found["00080018"]["Value"] == [several.SOPInstanceUID]
+    assert (await fresh.get("/v2/instances?InstanceNumber=8", headers=ACCEPT)).status_code == 204

@@ -57,10 +57,12 @@ class OperationRunner:
         """Claims one operation and runs it to its end; False when there was none to claim."""
         db = self.services.db
         async with db.read() as conn:
-            if not await operations.any_claimable(conn):
+            if not await operations.any_claimable(conn, list(_RUNNERS)):
                 return False
         async with db.write() as conn:
-            claimed = await operations.claim(conn, self.owner, self.services.settings.operation_lease_seconds)
+            claimed = await operations.claim(
+                conn, self.owner, self.services.settings.operation_lease_seconds, list(_RUNNERS)
+            )
         if claimed is None:
             return False
         log.info("running %s operation %s", claimed.type, claimed.operation_id)

@@ -58,10 +58,11 @@ async def active_of_type(conn: AsyncConnection, kind: str) -> Row | None:
     return (await conn.execute(statement)).first()
 
 
-def _claimable(now: datetime):  # noqa: ANN202
+def _claimable(now: datetime, kinds: Sequence[str]):  # noqa: ANN202
     return (
         select(operation)
         .where(
+            operation.c.type.in_(kinds),
             operation.c.status.in_(ACTIVE),
             or_(operation.c.lease_expires.is_(None), operation.c.lease_expires < now),
         )
@@ -70,15 +71,15 @@ def _claimable(now: datetime):  # noqa: ANN202
     )
 
 
-async def any_claimable(conn: AsyncConnection) -> bool:
-    """Whether some active operation has no live owner (a cheap check before claiming)."""
-    return (await conn.execute(_claimable(datetime.now(UTC)))).first() is not None
+async def any_claimable(conn: AsyncConnection, kinds: Sequence[str]) -> bool:
+    """Whether some active operation of these types has no live owner (a cheap check before claiming)."""
+    return (await conn.execute(_claimable(datetime.now(UTC), kinds))).first() is not None
 
 
-async def claim(conn: AsyncConnection, owner: str, lease_seconds: float) -> Row | None:
-    """Takes the oldest active operation without a live owner, running it as ``owner`` for a lease."""
+async def claim(conn: AsyncConnection, owner: str, lease_seconds: float, kinds: Sequence[str]) -> Row | None:
+    """Takes the oldest active operation of these types without a live owner, as ``owner`` for a lease."""
     now = datetime.now(UTC)
-    row = (await conn.execute(_claimable(now).with_for_update(skip_locked=True))).first()
+    row = (await conn.execute(_claimable(now, kinds).with_for_update(skip_locked=True))).first()
     if row is None:
         return None
     await conn.execute(
