@@ -222,6 +222,12 @@ async def test_deleted_instances_are_no_longer_found(client):
     ("query", "message"),
     [
         ("studies?limit=201", "The query parameter 'Limit' is invalid. The field Limit must be between 1 and 200."),
+        ("studies?limit=x", "The query parameter 'Limit' is invalid. The value 'x' is not valid for Limit."),
+        ("studies?offset=-1", "The query parameter 'Offset' is invalid. The field Offset must be between 0 and"),
+        ("series?fuzzymatching=1", "The query parameter 'FuzzyMatching' is invalid. The value '1' is not valid"),
+        ("studies?StudyDate=20200102-20200101", "Invalid query: specified range '20200102-20200101' is invalid."),
+        ("studies?StudyDate=-", "Invalid query: specified range is invalid. Both parts in the range cannot be empty."),
+        ("instances?00080018=1.2&SOPInstanceUID=1.2", "Invalid query: attribute 'SOPInstanceUID' has been specified"),
         ("studies?Modality=CT", "Invalid query: AttributeId Modality is not queryable."),
         ("studies?patientid=1", "Invalid query: unknown query parameter 'patientid'."),
         ("studies?PatientID=", "Invalid query: AttributeId 'PatientID' has empty string value that is not supported."),
