@@ -9,9 +9,9 @@ from starlette.responses import Response
 
 from ..dicom.media_types import accepts_dicom_json
 from ..errors import NotAcceptable
-from ..features.search.attributes import Resource
-from ..features.search.parameters import parse_options
-from ..features.search.service import search
+from ..features.query.attributes import Resource
+from ..features.query.parameters import parse_options
+from ..features.query.service import search
 from .context import scope_of, services_of
 
 DICOM_JSON = "application/dicom+json"

@@ -16,8 +16,8 @@ from ..storage import operations, reindexing, tag_values
 from ..storage.tag_values import TagLevel, TagStatus
 from . import partitions
 from .operations import REINDEX, iso_utc, operation_url
+from .query.attributes import CORE_ATTRIBUTES
 from .scope import Scope
-from .search.attributes import CORE_ATTRIBUTES
 from .services import Services
 
 MAX_TAGS = 128

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from azure_dicom_emulator.errors import BadRequest
-from azure_dicom_emulator.features.search.attributes import Resource
-from azure_dicom_emulator.features.search.parameters import (
+from azure_dicom_emulator.features.query.attributes import Resource
+from azure_dicom_emulator.features.query.parameters import (
     parse_filters,
     parse_include_fields,
     parse_options,
