@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from pydicom.datadict import tag_for_keyword
-
+from ...dicom.attribute_ids import parse_attribute_id
 from ...storage.tag_values import TagLevel
 
 
@@ -32,7 +31,7 @@ class Resource(Enum):
 
 
 def _tags(*keywords: str) -> frozenset[int]:
-    return frozenset(tag_for_keyword(keyword) for keyword in keywords)
+    return frozenset(parse_attribute_id(keyword) for keyword in keywords)
 
 
 @dataclass(frozen=True)
