@@ -59,3 +59,9 @@ def test_dates_become_keys_or_errors():
     assert tag_value({"00080021": {"vr": "DA", "Value": ["20240102"]}}, spec, strict=True) == ("20240102", None)
     value, error = tag_value({"00080021": {"vr": "DA", "Value": ["2024"]}}, spec, strict=True)
     assert value is None and error
+
+
+def test_values_with_nul_inside_are_errors_or_left_out():
+    metadata = {"00080060": {"vr": "CS", "Value": ["A\0B"]}}
+    assert tag_value(metadata, TagSpec(0x00080060, "CS"), strict=True) == (None, "Value contains invalid character.")
+    assert tag_value(metadata, TagSpec(0x00080060, "CS"), strict=False) == (None, None)

@@ -30,6 +30,7 @@ _LONG_RANGE = (-(2**63), 2**63 - 1)
 _PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
 VR_NOT_EXPECTED = "The extended query tag VR is not expected."
 MULTIPLE_VALUES = "Dicom element has multiple values. Indexing is only supported on single value element."
+_INVALID_CHARACTER = "Value contains invalid character."
 _UNPARSABLE = {
     "DA": "Value cannot be parsed as a valid date.",
     "DT": "Value cannot be parsed as a valid date time.",
@@ -108,6 +109,8 @@ def _typed(first: object, vr: str, strict: bool) -> tuple[object | None, str | N
         text = str(first).rstrip(" \0")
     if not text:
         return None, None
+    if "\0" in text:
+        return None, _INVALID_CHARACTER if strict else None
     if strict and (problem := minimal_value_problem(vr, text)):
         return None, problem.rstrip(".") + "."
     if kind == "person_name":
