@@ -12,7 +12,7 @@ from pydicom.tag import Tag
 from pydicom.uid import generate_uid
 from sqlalchemy import func, select
 
-from azure_dicom_emulator.features import reindex
+from azure_dicom_emulator.features import operation_runner, reindex
 from azure_dicom_emulator.storage import operations
 from azure_dicom_emulator.storage.schema import (
     extended_query_tag,
@@ -410,3 +410,18 @@ async def test_stow_validates_extended_query_tags_like_core_attributes(fresh):
     (found,) = (await fresh.get("/v2/instances?InstanceNumber=7", headers=ACCEPT)).json()
     assert found["00080018"]["Value"] == [several.SOPInstanceUID]
     assert (await fresh.get("/v2/instances?InstanceNumber=8", headers=ACCEPT)).status_code == 204
+
+
+async def test_an_operation_that_keeps_failing_ends_failed(fresh, monkeypatch):
+    await fresh.app.state.operation_runner.stop()
+
+    async def broken(services, operation, owner):
+        raise RuntimeError("the index is on fire")
+
+    monkeypatch.setitem(operation_runner._RUNNERS, "reindex", broken)
+    reference = await add_tags(fresh, [{"path": "PatientSex", "level": "Study"}])
+    runner = operation_runner.OperationRunner(fresh.app.state.services)
+    assert await runner.run_next()
+    done = await finished(fresh, reference)
+    assert done["status"] == "failed"
+    assert not await runner.run_next()  # nothing left to claim

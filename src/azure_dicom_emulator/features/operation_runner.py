@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 
@@ -19,6 +20,7 @@ from .services import Services
 
 log = logging.getLogger(__name__)
 _RUNNERS = {REINDEX: reindex.run_batch}
+MAX_BATCH_FAILURES = 3
 
 
 class OperationRunner:
@@ -67,8 +69,33 @@ class OperationRunner:
             return False
         log.info("running %s operation %s", claimed.type, claimed.operation_id)
         run_batch = _RUNNERS[claimed.type]
+        failures = 0
         while True:
             async with db.read() as conn:
                 current = await operations.find(conn, claimed.operation_id)
-            if await run_batch(self.services, current, self.owner):
+            try:
+                if await run_batch(self.services, current, self.owner):
+                    return True
+                failures = 0
+            except reindex.LostOwnership:
                 return True
+            except Exception:
+                failures += 1
+                log.exception("%s operation %s failed a batch", claimed.type, claimed.operation_id)
+                if failures >= MAX_BATCH_FAILURES:
+                    await self._fail(current)
+                    return True
+
+    async def _fail(self, current) -> None:  # noqa: ANN001
+        """Ends an operation that keeps failing as ``failed``, keeping its last checkpoint."""
+        lease = self.services.settings.operation_lease_seconds
+        async with self.services.db.write() as conn:
+            await operations.checkpoint(
+                conn,
+                current.operation_id,
+                self.owner,
+                json.loads(current.checkpoint),
+                current.percent_complete,
+                lease,
+                operations.FAILED,
+            )

@@ -20,6 +20,7 @@ from .schema import operation
 NOT_STARTED = "notStarted"
 RUNNING = "running"
 SUCCEEDED = "succeeded"
+FAILED = "failed"
 ACTIVE = (NOT_STARTED, RUNNING)
 
 
