@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,3 +196,12 @@ def render(results: dict[str, Figures], settings: dict[str, str], load_at_start:
         "",
     ]
     return "\n".join(parts)
+
+
+SEARCH_SECTION = re.compile(r"\n*<!-- search-results -->.*?<!-- /search-results -->\n?", re.S)
+
+
+def kept_search_section(path: Path) -> str:
+    """The search section bench/search.py wrote into ``path``, to carry over into a rewritten file."""
+    found = SEARCH_SECTION.search(path.read_text()) if path.exists() else None
+    return "\n" + found.group(0).lstrip("\n") if found else ""

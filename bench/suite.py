@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     tags = itertools.count(testdata.PLACEHOLDER_TAG + 1)
     names = ["ours", "orthanc"] if args.only == "both" else [args.only]
     results = {name: measure(name, args, tags) for name in names}
-    text = report.render(results, workload_settings(args), load_at_start)
+    text = report.render(results, workload_settings(args), load_at_start) + report.kept_search_section(RESULTS_PATH)
     RESULTS_PATH.write_text(text)
     print("\n" + report.table(results) + "\n", flush=True)
     log(f"wrote {RESULTS_PATH}")

@@ -16,6 +16,7 @@ from .api.context import SUPPORTED_VERSIONS_HEADER
 from .api.errors import InternalErrorMiddleware, QueryStringGuardMiddleware, not_found, service_error
 from .api.routes import routes
 from .errors import ServiceError
+from .features.operation_runner import OperationRunner
 from .features.services import Services
 from .features.sweep import sweep_orphans
 from .settings import Settings
@@ -76,9 +77,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await sweep_orphans(services)
         await services.start_workers()
         app.state.services = services
+        runner = OperationRunner(services)
+        runner.start()
+        app.state.operation_runner = runner
         try:
             yield
         finally:
+            await runner.stop()
             await services.close()
 
     return Starlette(

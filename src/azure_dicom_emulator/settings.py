@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     cors_origins: list[str] = ["*"]
     log_level: str = "info"
+    operation_poll_seconds: float = 1.0
+    operation_lease_seconds: float = 30.0
+    reindex_batch_size: int = 100
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -81,3 +81,16 @@ async def scope_of(request: Request, create_partition: bool = False) -> Scope:
         partitions_enabled=enabled,
         base_url=base_url(request),
     )
+
+
+def unpartitioned_scope(request: Request) -> Scope:
+    """The Scope of a route that Azure never partitions (extended query tags, operations)."""
+    segment = request.path_params["version"]
+    return Scope(
+        api_version=api_version(segment),
+        version_segment=segment,
+        partition_key=partitions.DEFAULT_PARTITION_KEY,
+        partition_name=partitions.DEFAULT_PARTITION,
+        partitions_enabled=False,
+        base_url=base_url(request),
+    )

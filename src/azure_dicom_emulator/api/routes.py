@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from . import delete, retrieve, service, store
+from . import delete, extended_query_tags, operations, query, retrieve, service, store
 
 STUDY = "studies/{study}"
 SERIES = STUDY + "/series/{series}"
@@ -20,12 +20,25 @@ PARTITIONED = [
     (STUDY + "/metadata", retrieve.metadata, ["GET"]),
     (SERIES + "/metadata", retrieve.metadata, ["GET"]),
     (INSTANCE + "/metadata", retrieve.metadata, ["GET"]),
+    ("studies", query.all_studies, ["GET"]),
+    ("series", query.all_series, ["GET"]),
+    ("instances", query.all_instances, ["GET"]),
+    (STUDY + "/series", query.study_series, ["GET"]),
+    (STUDY + "/instances", query.study_instances, ["GET"]),
+    (SERIES + "/instances", query.study_series_instances, ["GET"]),
     (STUDY, delete.delete, ["DELETE"]),
     (SERIES, delete.delete, ["DELETE"]),
     (INSTANCE, delete.delete, ["DELETE"]),
 ]
 UNPARTITIONED = [
     ("partitions", service.list_partitions, ["GET"]),
+    ("extendedquerytags", extended_query_tags.add, ["POST"]),
+    ("extendedquerytags", extended_query_tags.list_tags, ["GET"]),
+    ("extendedquerytags/{tag}", extended_query_tags.get_tag, ["GET"]),
+    ("extendedquerytags/{tag}", extended_query_tags.delete_tag, ["DELETE"]),
+    ("extendedquerytags/{tag}", extended_query_tags.update_tag, ["PATCH"]),
+    ("extendedquerytags/{tag}/errors", extended_query_tags.list_errors, ["GET"]),
+    ("operations/{operation}", operations.get, ["GET"]),
 ]
 
 

@@ -32,7 +32,14 @@ from azure_dicom_emulator.dicom.dicom_json import (
     string_values,
 )
 
-__all__ = ["INDEXED_TAGS", "UID_PATTERN", "ValidationResult", "is_valid_uid", "validate_instance"]
+__all__ = [
+    "INDEXED_TAGS",
+    "UID_PATTERN",
+    "ValidationResult",
+    "is_valid_uid",
+    "minimal_value_problem",
+    "validate_instance",
+]
 
 UID_PATTERN = re.compile(r"[0-9.]{0,63}[0-9]")
 """A UID (spec §15): 1-64 digits and dots, ending with a digit. Use with ``fullmatch``."""
@@ -198,12 +205,12 @@ class _Check:
         if api_version < 2:
             if len(values) != 1 or not values[0]:
                 self.fail(PATIENT_ID, _missing(PATIENT_ID))
-            elif detail := _minimal_problem("LO", values[0]):
+            elif detail := minimal_value_problem("LO", values[0]):
                 self.fail(PATIENT_ID, _minimal_failure(PATIENT_ID, "LO", detail))
         elif not "\\".join(values).strip():
             self.warn(self.ds, PATIENT_ID, _missing(PATIENT_ID), self.encodings)
             self.dropped.add(PATIENT_ID)
-        elif detail := _minimal_problem("LO", values[0].rstrip("\0")):
+        elif detail := minimal_value_problem("LO", values[0].rstrip("\0")):
             self.fail(PATIENT_ID, _minimal_failure(PATIENT_ID, "LO", detail))
 
     def indexed_elements(self) -> None:
@@ -222,7 +229,7 @@ class _Check:
             else:
                 values = string_values(elem, vr, self.encodings)
                 count = len(values)
-                detail = _minimal_problem(vr, values[0]) if values and values[0] else None
+                detail = minimal_value_problem(vr, values[0]) if values and values[0] else None
             if count is not None and count > 1:
                 self.multiple_values = True
             if detail:
@@ -324,7 +331,7 @@ _AE = re.compile(r"[ -\[\]-~]*")
 _URI = re.compile(r"[!-\[\]-~]*")
 
 
-def _minimal_problem(vr: str, value: str) -> str | None:
+def minimal_value_problem(vr: str, value: str) -> str | None:
     """The v1 check of a non-empty first value (spec §3, implementation note)."""
     if vr in ("AE", "CS", "SH"):
         return "Value length exceeds maximum length" if len(value) > 16 else None

@@ -11,6 +11,7 @@ from pydicom.uid import ImplicitVRLittleEndian
 
 from ..dicom import store_response as codes
 from ..dicom.dicom_json import dataset_to_dicom_json
+from ..dicom.extended_values import TagSpec, tag_value
 from ..dicom.index_values import SERIES_COLUMNS, STUDY_COLUMNS, index_values
 from ..dicom.part10 import MAGIC, PREAMBLE_LENGTH, NotPart10Error, lacks_preamble, read_header, zero_preamble
 from ..dicom.validation import validate_instance
@@ -32,6 +33,8 @@ class Inspection:
     stored_size: int = 0
     study_values: dict = field(default_factory=dict)
     series_values: dict = field(default_factory=dict)
+    extended_values: dict = field(default_factory=dict)
+    """The value of each extended query tag known when the upload was inspected (by tag), None when none."""
     multiple_values_indexed: bool = False
 
     @property
@@ -40,11 +43,14 @@ class Inspection:
         return (self.study_uid or "", self.series_uid or "", self.sop_uid or "")
 
 
-def inspect_staged(path: str, size: int, api_version: int, study_uid_in_url: str | None) -> Inspection:
+def inspect_staged(
+    path: str, size: int, api_version: int, study_uid_in_url: str | None, extended_tags: tuple[TagSpec, ...] = ()
+) -> Inspection:
     """Zeroes the preamble of the staged file at ``path`` and reports whether and how it can be stored.
 
     A file that starts straight with its file meta gets a zero preamble and ``DICM`` put in front,
-    so that every stored file is a Part 10 file.
+    so that every stored file is a Part 10 file. The extended query tags ``extended_tags`` are
+    validated like the core indexed attributes, and their values computed.
     """
     size = _add_missing_preamble(path, size)
     with open(path, "r+b") as fp:
@@ -62,7 +68,8 @@ def inspect_staged(path: str, size: int, api_version: int, study_uid_in_url: str
             stored_size=size,
         )
         try:
-            validation = validate_instance(ds, api_version, study_uid_in_url)
+            extra_indexed = {spec.tag: spec.vr for spec in extended_tags}
+            validation = validate_instance(ds, api_version, study_uid_in_url, extra_indexed)
         except Exception:  # untrusted values that defeat decoding are a validation failure
             result.failure_reason = codes.VALIDATION_FAILURE
             return result
@@ -83,6 +90,7 @@ def inspect_staged(path: str, size: int, api_version: int, study_uid_in_url: str
         as_dict = json.loads(result.metadata)
         result.study_values = index_values(as_dict, STUDY_COLUMNS)
         result.series_values = index_values(as_dict, SERIES_COLUMNS)
+        result.extended_values = {spec.tag: tag_value(as_dict, spec, strict=False)[0] for spec in extended_tags}
         return result
 
 

@@ -25,6 +25,8 @@ class Services:
     io_pool: ThreadPoolExecutor
     cpu_workers: int  # processes in cpu_pool; 0 when CPU work runs in threads of this process
     partition_keys: dict[str, int] = field(default_factory=dict)
+    operations_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when this process creates an operation, so its runner starts it without waiting for a poll."""
 
     @classmethod
     def create(cls, settings: Settings) -> Services:

@@ -20,12 +20,14 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 
 from ..dicom import store_response as codes
+from ..dicom.extended_values import TagSpec
 from ..dicom.store_response import FailedInstance, StoredInstance, store_response
-from ..storage import index
+from ..storage import index, tag_values
 from ..storage.blobs import instance_key
 from .inspect import Inspection, inspect_staged
 from .scope import Scope
 from .services import Services
+from .tag_indexing import IndexedInstance, index_instances, spec_of
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 200
@@ -58,7 +60,9 @@ async def store(
     upsert: bool,
 ) -> StoreOutcome:
     """Stores every part of the request; POST keeps existing instances, PUT (``upsert``) replaces them."""
-    uploads = await _receive(services, scope, parts, study_uid)
+    async with services.db.read() as conn:
+        extended_tags = tuple(spec_of(tag) for tag in await tag_values.all_tags(conn))
+    uploads = await _receive(services, scope, parts, study_uid, extended_tags)
     if not uploads:
         return StoreOutcome(204, None)
     try:
@@ -82,7 +86,11 @@ async def store(
 
 
 async def _receive(
-    services: Services, scope: Scope, parts: AsyncIterator[AsyncIterator[bytes]], study_uid: str | None
+    services: Services,
+    scope: Scope,
+    parts: AsyncIterator[AsyncIterator[bytes]],
+    study_uid: str | None,
+    extended_tags: tuple[TagSpec, ...],
 ) -> list[_Upload]:
     """Spools every part and examines it in the pool; on any error, removes what it staged.
 
@@ -105,7 +113,7 @@ async def _receive(
                 in_flight.release()
                 await spool.abandon()
                 raise
-            tasks.append(asyncio.ensure_future(_finish(services, scope, spool, in_flight, study_uid)))
+            tasks.append(asyncio.ensure_future(_finish(services, scope, spool, in_flight, study_uid, extended_tags)))
         results = await asyncio.gather(*tasks)
     except BaseException:
         for task in tasks:
@@ -117,7 +125,12 @@ async def _receive(
 
 
 async def _finish(
-    services: Services, scope: Scope, spool: _Spool, in_flight: asyncio.Semaphore, study_uid: str | None
+    services: Services,
+    scope: Scope,
+    spool: _Spool,
+    in_flight: asyncio.Semaphore,
+    study_uid: str | None,
+    extended_tags: tuple[TagSpec, ...],
 ) -> Inspection:
     try:
         await spool.close()
@@ -125,7 +138,7 @@ async def _finish(
         in_flight.release()
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(
-        services.cpu_pool, inspect_staged, str(spool.path), spool.size, scope.api_version, study_uid
+        services.cpu_pool, inspect_staged, str(spool.path), spool.size, scope.api_version, study_uid, extended_tags
     )
 
 
@@ -265,6 +278,8 @@ async def _commit_batch(
             accepted = [u for u in batch if u.inspection.instance_id not in refused]
             if not accepted:
                 return refused
+            await tag_values.lock_tag_set(conn, exclusive=False)
+            tags = await tag_values.all_tags(conn)
             versions = await index.allocate_versions(conn, len(accepted))
             study_values: dict[str, dict] = {}
             series_values: dict[tuple[str, str], dict] = {}
@@ -321,6 +336,22 @@ async def _commit_batch(
                     )
                 changes.append((inspection.instance_id, version))
             await index.insert_instances(conn, new_rows)
+            await index_instances(
+                conn,
+                scope.partition_key,
+                tags,
+                [
+                    IndexedInstance(
+                        instance_id=upload.inspection.instance_id,
+                        version=version,
+                        study_key=study_keys[upload.inspection.instance_id[0]],
+                        series_key=series_keys[upload.inspection.instance_id[:2]],
+                        metadata=upload.inspection.metadata,
+                        known_values=upload.inspection.extended_values,
+                    )
+                    for upload, version in zip(accepted, versions, strict=True)
+                ],
+            )
             await index.append_changes(conn, scope.partition_key, index.ChangeAction.CREATE, changes)
     except BaseException:
         blobs.delete(published)

@@ -11,11 +11,13 @@ from enum import IntEnum
 from typing import Any
 
 from sqlalchemy import Row, Select, bindparam, delete, func, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .schema import change_feed, counter, instance, partition, series, study
+from ..dicom.index_values import PERSON_NAME_COLUMNS, STUDY_COLUMNS
+from .person_name_words import delete_person_name_words, replace_person_name_words
+from .schema import change_feed, counter, extended_query_tag_error, instance, partition, series, study
+from .tag_values import delete_owned_values
+from .upsert import insert_statement
 
 InstanceId = tuple[str, str, str]
 _CHANGE_FEED_LOCK_ID = 0x43464545
@@ -27,10 +29,6 @@ class ChangeAction(IntEnum):
     CREATE = 0
     DELETE = 1
     UPDATE = 2
-
-
-def _insert(conn: AsyncConnection, table):  # noqa: ANN001, ANN202
-    return (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 async def allocate_versions(conn: AsyncConnection, count: int) -> list[int]:
@@ -63,7 +61,7 @@ async def find_partition(conn: AsyncConnection, name: str) -> Row | None:
 async def create_partition(conn: AsyncConnection, name: str) -> None:
     """Creates the partition ``name`` unless it already exists."""
     await conn.execute(
-        _insert(conn, partition)
+        insert_statement(conn, partition)
         .values(partition_name=name, created_date=datetime.now(UTC))
         .on_conflict_do_nothing(index_elements=["partition_name"])
     )
@@ -91,21 +89,29 @@ async def find_instances(conn: AsyncConnection, partition_key: int, ids: Sequenc
 
 
 async def upsert_study(conn: AsyncConnection, partition_key: int, study_uid: str, values: Mapping[str, Any]) -> int:
-    """The study's key; its indexed values are set to ``values`` where those are not None."""
-    statement = _insert(conn, study).values(partition_key=partition_key, study_uid=study_uid, **values)
+    """The study's key; its indexed values are set to ``values`` where those are not None.
+
+    The words of each person name that changes replace that name's rows in ``person_name_word``.
+    """
+    statement = insert_statement(conn, study).values(partition_key=partition_key, study_uid=study_uid, **values)
     statement = statement.on_conflict_do_update(
         index_elements=["partition_key", "study_uid"],
         set_={name: func.coalesce(statement.excluded[name], study.c[name]) for name in values}
         or {"study_uid": statement.excluded.study_uid},
     ).returning(study.c.study_key)
-    return (await conn.execute(statement)).scalar_one()
+    study_key = (await conn.execute(statement)).scalar_one()
+    for name in PERSON_NAME_COLUMNS:
+        words = values.get(name + "_words")
+        if words is not None:
+            await replace_person_name_words(conn, int(STUDY_COLUMNS[name], 16), [study_key], [words])
+    return study_key
 
 
 async def upsert_series(
     conn: AsyncConnection, partition_key: int, study_key: int, series_uid: str, values: Mapping[str, Any]
 ) -> int:
     """The series' key; its indexed values are set to ``values`` where those are not None."""
-    statement = _insert(conn, series).values(
+    statement = insert_statement(conn, series).values(
         partition_key=partition_key, study_key=study_key, series_uid=series_uid, **values
     )
     statement = statement.on_conflict_do_update(
@@ -227,27 +233,41 @@ async def instance_metadata(
 async def delete_instances(
     conn: AsyncConnection, partition_key: int, study_uid: str, series_uid: str | None, sop_uid: str | None
 ) -> list[Row]:
-    """Deletes the instances in the scope, and series and studies left empty; returns the deleted rows."""
+    """Deletes the instances in the scope, and series and studies left empty; returns the deleted rows.
+
+    Their search rows go with them: person-name words, extended query tag values and errors.
+    """
     rows = await _select_scoped(conn, _DELETABLE, partition_key, study_uid, series_uid, sop_uid)
     if not rows:
         return rows
     keys = [row.instance_key for row in rows]
     for start in range(0, len(keys), 500):
-        await conn.execute(delete(instance).where(instance.c.instance_key.in_(keys[start : start + 500])))
+        chunk = keys[start : start + 500]
+        await conn.execute(delete(instance).where(instance.c.instance_key.in_(chunk)))
+        await conn.execute(delete(extended_query_tag_error).where(extended_query_tag_error.c.instance_key.in_(chunk)))
     series_keys = {row.series_key for row in rows}
     study_keys = {row.study_key for row in rows}
-    await conn.execute(
-        delete(series).where(
+    deleted_series = await conn.execute(
+        delete(series)
+        .where(
             series.c.series_key.in_(series_keys),
             ~select(instance.c.instance_key).where(instance.c.series_key == series.c.series_key).exists(),
         )
+        .returning(series.c.series_key)
     )
-    await conn.execute(
-        delete(study).where(
+    deleted_series_keys = list(deleted_series.scalars())
+    deleted_studies = await conn.execute(
+        delete(study)
+        .where(
             study.c.study_key.in_(study_keys),
             ~select(series.c.series_key).where(series.c.study_key == study.c.study_key).exists(),
         )
+        .returning(study.c.study_key)
     )
+    deleted_study_keys = list(deleted_studies.scalars())
+    for name in PERSON_NAME_COLUMNS:
+        await delete_person_name_words(conn, int(STUDY_COLUMNS[name], 16), deleted_study_keys)
+    await delete_owned_values(conn, keys, deleted_series_keys, deleted_study_keys)
     return rows
 
 

@@ -6,10 +6,12 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -20,6 +22,8 @@ from sqlalchemy import (
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64-bit keys.
 Key = BigInteger().with_variant(Integer(), "sqlite")
 UID = String(64)
+# Matching keys compare byte for byte (code point order) on both databases, so that prefix ranges work.
+MatchKey = Text().with_variant(Text(collation="C"), "postgresql")
 
 metadata = MetaData(
     naming_convention={
@@ -58,7 +62,22 @@ study = Table(
     Column("study_date", Text),
     Column("study_description", Text),
     Column("accession_number", Text),
+    # Matching keys (dicom.matching): case-folded, person names also without accents.
+    Column("patient_id_key", MatchKey),
+    Column("patient_name_key", MatchKey),
+    Column("patient_name_words", MatchKey),
+    Column("referring_physician_name_key", MatchKey),
+    Column("referring_physician_name_words", MatchKey),
+    Column("study_description_key", MatchKey),
+    Column("accession_number_key", MatchKey),
     UniqueConstraint("partition_key", "study_uid"),
+    Index(None, "partition_key", "patient_id_key", "study_key"),
+    Index(None, "partition_key", "patient_name_key", "study_key"),
+    Index(None, "partition_key", "referring_physician_name_key", "study_key"),
+    Index(None, "partition_key", "accession_number_key", "study_key"),
+    Index(None, "partition_key", "study_description_key", "study_key"),
+    Index(None, "partition_key", "study_date", "study_key"),
+    Index(None, "partition_key", "patient_birth_date", "study_key"),
 )
 
 series = Table(
@@ -71,7 +90,19 @@ series = Table(
     Column("modality", Text),
     Column("performed_procedure_step_start_date", Text),
     Column("manufacturer_model_name", Text),
+    Column("modality_key", MatchKey),
+    Column("manufacturer_model_name_key", MatchKey),
     UniqueConstraint("study_key", "series_uid"),
+    Index(None, "partition_key", "series_key"),
+    Index(None, "partition_key", "modality_key", "series_key"),
+    Index(None, "study_key", "modality_key"),
+    Index(None, "partition_key", "manufacturer_model_name_key", "series_key"),
+    Index(
+        "ix_series_partition_key_pps_start_date_series_key",
+        "partition_key",
+        "performed_procedure_step_start_date",
+        "series_key",
+    ),
 )
 
 instance = Table(
@@ -92,8 +123,10 @@ instance = Table(
     Column("metadata", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("partition_key", "study_uid", "series_uid", "sop_uid"),
-    Index(None, "series_key"),
-    Index(None, "study_key"),
+    Index(None, "series_key", "version"),
+    Index(None, "study_key", "version"),
+    Index(None, "partition_key", "version"),
+    Index(None, "partition_key", "sop_uid"),
 )
 
 change_feed = Table(
@@ -109,4 +142,89 @@ change_feed = Table(
     Column("version", BigInteger, nullable=False),
     Index(None, "partition_key", "study_uid", "series_uid", "sop_uid"),
     Index(None, "timestamp"),
+)
+
+person_name_word = Table(
+    "person_name_word",
+    metadata,
+    # One row per distinct word of a person name, for word-prefix (fuzzy) matching. ``tag`` is the
+    # attribute's DICOM tag; ``owner_key`` the study, series or instance key at the attribute's level.
+    Column("tag", BigInteger, nullable=False),
+    Column("owner_key", Key, nullable=False),
+    Column("word", MatchKey, nullable=False),
+    PrimaryKeyConstraint("tag", "owner_key", "word"),
+    Index(None, "tag", "word", "owner_key"),
+)
+
+extended_query_tag = Table(
+    "extended_query_tag",
+    metadata,
+    Column("tag_key", Key, primary_key=True, autoincrement=True),
+    Column("path", String(8), nullable=False, unique=True),
+    Column("vr", String(2), nullable=False),
+    Column("private_creator", String(64)),
+    Column("level", SmallInteger, nullable=False),
+    Column("status", SmallInteger, nullable=False),
+    Column("query_status", SmallInteger, nullable=False),
+    Column("operation_id", String(32)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+extended_query_tag_error = Table(
+    "extended_query_tag_error",
+    metadata,
+    Column("tag_key", Key, ForeignKey("extended_query_tag.tag_key"), nullable=False),
+    Column("instance_key", Key, nullable=False),
+    Column("partition_key", Key, nullable=False),
+    Column("study_uid", UID, nullable=False),
+    Column("series_uid", UID, nullable=False),
+    Column("sop_uid", UID, nullable=False),
+    Column("error_message", Text, nullable=False),
+    Column("created_time", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("tag_key", "instance_key"),
+    Index(None, "instance_key"),
+)
+
+
+def _extended_values(name: str, value_type, *extra: Column) -> Table:  # noqa: ANN001
+    """A typed table of extended query tag values: one value per tag and owner (study, series or instance).
+
+    ``version`` is the watermark of the instance the value came from: a value is only replaced by
+    one from a newer instance.
+    """
+    return Table(
+        name,
+        metadata,
+        Column("tag_key", Key, ForeignKey("extended_query_tag.tag_key"), nullable=False),
+        Column("owner_key", Key, nullable=False),
+        Column("value", value_type, nullable=False),
+        Column("version", BigInteger, nullable=False),
+        *extra,
+        PrimaryKeyConstraint("tag_key", "owner_key"),
+        Index(None, "tag_key", "value", "owner_key"),
+    )
+
+
+extended_query_tag_string = _extended_values("extended_query_tag_string", MatchKey)
+extended_query_tag_long = _extended_values("extended_query_tag_long", BigInteger)
+extended_query_tag_double = _extended_values("extended_query_tag_double", Double)
+extended_query_tag_datetime = _extended_values("extended_query_tag_datetime", MatchKey)
+extended_query_tag_person_name = _extended_values(
+    "extended_query_tag_person_name", MatchKey, Column("words", MatchKey, nullable=False)
+)
+
+operation = Table(
+    "operation",
+    metadata,
+    Column("operation_id", String(32), primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_time", DateTime(timezone=True), nullable=False),
+    Column("last_updated_time", DateTime(timezone=True), nullable=False),
+    Column("percent_complete", Integer, nullable=False),
+    Column("resources", Text, nullable=False),  # JSON
+    Column("checkpoint", Text, nullable=False),  # JSON
+    Column("owner", String(64)),
+    Column("lease_expires", DateTime(timezone=True)),
+    Index(None, "status", "created_time"),
 )

@@ -1,0 +1,394 @@
+"""Search (QIDO-RS) benchmark: latency of typical study searches, at scale and beside Orthanc.
+
+Two parts, both writing the section "Search (QIDO-RS)" of bench/RESULTS.md:
+
+* ``python bench/search.py --scale`` (no root needed): the emulator alone with 10,000 and 100,000
+  instances (50 per study) indexed, on SQLite and on PostgreSQL (``--postgres-url``, default the
+  test server at 127.0.0.1:5432). The index is loaded in-process through the emulator's own STOW
+  code (``features.store.store``: the same spooling, inspection, validation, files and rows as a
+  STOW-RS request, without the HTTP framing), then the real server answers the timed searches.
+* ``python bench/search.py --orthanc`` (as root, like run.py): the emulator (SQLite) and Orthanc in
+  the loopback-only namespace, each loaded with the same 2,000 instances over STOW-RS, then timed
+  on the same searches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import os
+import random
+import re
+import shutil
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import namespace
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+WORK_DIR = BENCH_DIR / "work" / "search"
+RESULTS_PATH = BENCH_DIR / "RESULTS.md"
+PROJECT_PYTHON = REPO / ".venv" / "bin" / "python"
+EXECUTABLE = REPO / ".venv" / "bin" / "azure-dicom-emulator"
+INSTANCES_PER_STUDY = 50
+REQUESTS = 200
+WARMUP = 10
+SECTION_START = "<!-- search-results -->"
+SECTION_END = "<!-- /search-results -->"
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+# ---------------------------------------------------------------- data
+
+
+def instance_bytes(run: int, study: int, index: int) -> bytes:
+    """A CT header of about 100 elements (bench/testdata.py) with 16x16 pixels, under UIDs of ``run``."""
+    import io
+
+    import numpy as np
+    import testdata
+
+    ds = testdata.ct_header(study, index)
+    ds.Rows = ds.Columns = 16
+    ds.PixelData = np.zeros((16, 16), dtype="<i2").tobytes()
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue().replace(testdata.tag_bytes(testdata.PLACEHOLDER_TAG), testdata.tag_bytes(run))
+
+
+def study_uid(run: int, study: int) -> str:
+    """The StudyInstanceUID of ``study`` under ``run``."""
+    import testdata
+
+    return testdata.make_uid(run, "study", study)
+
+
+def study_date(study: int) -> str:
+    """The StudyDate testdata gives ``study``."""
+    return (datetime.date(2024, 1, 1) + datetime.timedelta(days=study)).strftime("%Y%m%d")
+
+
+# ---------------------------------------------------------------- queries
+
+
+@dataclass(frozen=True)
+class Query:
+    """A timed search: a label and the path (after the DICOMweb root) of its n-th request."""
+
+    label: str
+    path: Callable[[int], str]
+
+
+def queries(run: int, studies: int, rng: random.Random, orthanc: bool = False) -> list[Query]:
+    """The searches timed on a server holding ``studies`` studies of run ``run``."""
+
+    def pick() -> int:
+        return rng.randrange(studies)
+
+    def fuzzy(n: int) -> str:
+        prefix = f"patient{pick() + 1:03d}"[: rng.randrange(8, 11)]
+        # Orthanc has no fuzzy matching: its wildcard is the closest equivalent.
+        return f"studies?PatientName={prefix}*" if orthanc else f"studies?PatientName={prefix}&fuzzymatching=true"
+
+    def date_range(n: int) -> str:
+        first = pick()
+        return f"studies?StudyDate={study_date(first)}-{study_date(first + 30)}&limit=100"
+
+    return [
+        Query("study by PatientID", lambda n: f"studies?PatientID=PAT{pick() + 1:06d}"),
+        Query("study by PatientName prefix (fuzzy)", fuzzy),
+        Query("study by StudyDate range, limit 100", date_range),
+        Query("series of a study", lambda n: f"studies/{study_uid(run, pick())}/series"),
+        Query("studies?limit=50", lambda n: "studies?limit=50"),
+        Query(
+            "OHIF study list",
+            lambda n: (
+                "studies?limit=101&offset=0&fuzzymatching=false&includefield=00081030%2C00080060%2C00080090%2C00100030"
+            ),
+        ),
+    ]
+
+
+@dataclass
+class Timing:
+    """Latency percentiles of one query, in milliseconds."""
+
+    p50: float
+    p95: float
+
+
+def time_queries(base_url: str, timed: list[Query], requests: int = REQUESTS) -> dict[str, Timing]:
+    """Sequential requests of each query on one persistent connection; every answer must be 200."""
+    import httpx
+
+    results = {}
+    with httpx.Client(
+        headers={"Accept": "application/dicom+json", "Accept-Encoding": "identity"}, timeout=60
+    ) as client:
+        for query in timed:
+            samples = []
+            for n in range(WARMUP + requests):
+                started = time.perf_counter()
+                response = client.get(f"{base_url}/{query.path(n)}")
+                elapsed = (time.perf_counter() - started) * 1000
+                if response.status_code != 200:
+                    raise RuntimeError(f"{query.path(n)} answered {response.status_code}: {response.text[:300]}")
+                if n >= WARMUP:
+                    samples.append(elapsed)
+            cuts = statistics.quantiles(samples, n=100, method="inclusive")
+            results[query.label] = Timing(cuts[49], cuts[94])
+    return results
+
+
+# ---------------------------------------------------------------- loading
+
+
+async def load_in_process(data_dir: Path, database_url: str | None, run: int, studies: int) -> float:
+    """Stores ``studies`` studies through the emulator's STOW code; returns the seconds it took."""
+    from azure_dicom_emulator.features import store
+    from azure_dicom_emulator.features.scope import Scope
+    from azure_dicom_emulator.features.services import Services
+    from azure_dicom_emulator.settings import Settings
+
+    settings = Settings(data_dir=data_dir, database_url=database_url)
+    services = Services.create(settings)
+    await services.db.migrate()
+    await services.start_workers()
+    scope = Scope(2, "v2", 1, "Microsoft.Default", False, "http://127.0.0.1")
+    started = time.perf_counter()
+
+    async def one_study(study: int) -> None:
+        async def parts() -> AsyncIterator[AsyncIterator[bytes]]:
+            for index in range(INSTANCES_PER_STUDY):
+                yield _single(instance_bytes(run, study, index))
+
+        outcome = await store.store(services, scope, parts(), None, upsert=False)
+        if outcome.status != 200:
+            raise RuntimeError(f"study {study} was not stored: {outcome.status}")
+
+    try:
+        pending: set[asyncio.Task] = set()
+        for study in range(studies):
+            pending.add(asyncio.create_task(one_study(study)))
+            if len(pending) >= 3:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+            if study % 200 == 199:
+                log(f"  stored {study + 1} studies")
+        await asyncio.gather(*pending)
+    finally:
+        await services.close()
+    return time.perf_counter() - started
+
+
+async def _single(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def load_over_stow(base_url: str, run: int, studies: int) -> None:
+    """Stores ``studies`` studies with one STOW-RS request each."""
+    import httpx
+    import multipart_body
+
+    with httpx.Client(timeout=300) as client:
+        for study in range(studies):
+            body = multipart_body.build_body(instance_bytes(run, study, i) for i in range(INSTANCES_PER_STUDY))
+            response = client.post(
+                f"{base_url}/studies",
+                content=body,
+                headers={"Content-Type": multipart_body.STOW_CONTENT_TYPE, "Accept": "application/dicom+json"},
+            )
+            if response.status_code != 200:
+                raise RuntimeError(f"STOW answered {response.status_code}: {response.text[:300]}")
+
+
+# ---------------------------------------------------------------- runs
+
+
+def log(message: str) -> None:
+    """A progress line."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class Emulator:
+    """The emulator served from a data directory (and database) on a port."""
+
+    def __init__(self, data_dir: Path, database_url: str | None, port: int = 8080) -> None:
+        self.command = [str(EXECUTABLE), "serve", "--port", str(port), "--data-dir", str(data_dir)]
+        if database_url:
+            self.command += ["--database-url", database_url]
+        self.base_url = f"http://127.0.0.1:{port}/v2"
+        self.log_path = data_dir.parent / f"server-{port}.log"
+
+    def __enter__(self) -> Emulator:
+        import servers
+
+        self.process = servers.launch(self.command, self.log_path)
+        servers.wait_until_ready(self.process, self.base_url, self.log_path)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        import servers
+
+        servers.stop(self.process)
+
+
+def scale_run(args: argparse.Namespace) -> list[str]:
+    """The emulator alone at each size, on SQLite and PostgreSQL: the table lines."""
+    lines = []
+    for size in args.sizes:
+        studies = size // INSTANCES_PER_STUDY
+        for database in ("SQLite", "PostgreSQL"):
+            work = WORK_DIR / f"{database.lower()}-{size}"
+            shutil.rmtree(work, ignore_errors=True)
+            (work / "data").mkdir(parents=True)
+            url = None
+            if database == "PostgreSQL":
+                url = _fresh_postgres(args.postgres_url)
+            run = 200000 + size // 1000
+            log(f"{database}, {size} instances: loading")
+            seconds = asyncio.run(load_in_process(work / "data", url, run, studies))
+            log(f"{database}, {size} instances: loaded in {seconds:.0f} s; timing searches")
+            with Emulator(work / "data", url) as server:
+                timings = time_queries(server.base_url, queries(run, studies, random.Random(size)))
+            for label, timing in timings.items():
+                lines.append(f"| {label} | {database} | {size:,} | {timing.p50:.1f} | {timing.p95:.1f} |")
+            shutil.rmtree(work, ignore_errors=True)
+    return lines
+
+
+def _fresh_postgres(admin_url: str) -> str:
+    import asyncpg
+
+    name = f"bench_search_{uuid.uuid4().hex[:8]}"
+
+    async def create() -> None:
+        connection = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def orthanc_run(args: argparse.Namespace) -> list[str]:
+    """Ours (SQLite) and Orthanc with the same 2,000 instances: the table lines."""
+    import servers
+
+    studies = args.orthanc_instances // INSTANCES_PER_STUDY
+    run = 300001
+    timings = {}
+    for name in ("ours", "orthanc"):
+        with servers.running(name, WORK_DIR) as server:
+            log(f"{name}: storing {args.orthanc_instances} instances over STOW-RS")
+            load_over_stow(server.base_url, run, studies)
+            log(f"{name}: timing searches")
+            timings[name] = time_queries(
+                server.base_url, queries(run, studies, random.Random(7), orthanc=name == "orthanc")
+            )
+    lines = []
+    for label, ours in timings["ours"].items():
+        theirs = timings["orthanc"][label]
+        ratio = ours.p50 / theirs.p50
+        verdict = "met" if ratio <= 0.5 else "NOT met"
+        lines.append(
+            f"| {label} | {ours.p50:.1f} | {ours.p95:.1f} | {theirs.p50:.1f} | {theirs.p95:.1f} "
+            f"| {ratio:.2f}x | {verdict} |"
+        )
+    return lines
+
+
+def write_section(title: str, header: list[str], lines: list[str], notes: list[str]) -> None:
+    """Replaces (or adds) one table of the search section of RESULTS.md."""
+    text = RESULTS_PATH.read_text() if RESULTS_PATH.exists() else ""
+    if SECTION_START not in text:
+        text = text.rstrip("\n") + f"\n\n{SECTION_START}\n## Search (QIDO-RS)\n\nWritten by `bench/search.py`."
+        text += f" See its docstring for how to run it.\n{SECTION_END}\n"
+    before, rest = text.split(SECTION_START, 1)
+    section, after = rest.split(SECTION_END, 1)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    block = "\n".join(
+        [
+            f"### {title}",
+            "",
+            f"Measured {now}, load average {os.getloadavg()[0]:.2f}.",
+            "",
+            *header,
+            *lines,
+            "",
+            *notes,
+            "",
+        ]
+    )
+    pattern = re.compile(rf"### {re.escape(title)}\n.*?(?=\n### |\Z)", re.S)
+    section = (
+        pattern.sub(lambda _: block.rstrip("\n"), section)
+        if pattern.search(section)
+        else section.rstrip("\n") + "\n\n" + block
+    )
+    RESULTS_PATH.write_text(before + SECTION_START + section.rstrip("\n") + "\n" + SECTION_END + after)
+
+
+def main(argv: list[str]) -> int:
+    """Runs the part asked for (re-running itself in the namespace for ``--orthanc``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", action="store_true", help="the emulator alone at 10,000 and 100,000 instances")
+    parser.add_argument("--orthanc", action="store_true", help="beside Orthanc at 2,000 instances (as root)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--orthanc-instances", type=int, default=2_000)
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
+    args = parser.parse_args(argv)
+    if args.orthanc and not namespace.inside():
+        if os.geteuid() != 0:
+            sys.exit("--orthanc needs root, to create a network namespace")
+        import run
+
+        run.ensure_orthanc()
+        return namespace.run_inside([str(PROJECT_PYTHON), str(Path(__file__).resolve()), *argv])
+    if args.scale:
+        lines = scale_run(args)
+        write_section(
+            "The emulator at scale (p95 target: 20 ms)",
+            ["| Search | Database | Instances | p50 (ms) | p95 (ms) |", "| --- | --- | ---: | ---: | ---: |"],
+            lines,
+            [
+                f"- {REQUESTS} sequential requests per search after {WARMUP} warm-up ones, each with another "
+                "patient, name prefix, date window or study; one persistent connection; the server on the same "
+                "2 CPUs as the client.",
+                "- The index is loaded in-process through the emulator's own STOW code (`features.store.store`: "
+                "spooling, inspection in the worker pool, validation, files and rows exactly as for a STOW-RS "
+                "request), 50 instances per study (CT headers of about 100 elements, 16x16 pixels).",
+            ],
+        )
+    if args.orthanc:
+        lines = orthanc_run(args)
+        write_section(
+            "Beside Orthanc (target: ours at most half of Orthanc's p50)",
+            [
+                "| Search | Ours p50 (ms) | Ours p95 (ms) | Orthanc p50 (ms) | Orthanc p95 (ms) | Ours / Orthanc (p50) "
+                "| Target |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+            ],
+            lines,
+            [
+                f"- {args.orthanc_instances} instances (50 per study) stored over STOW-RS into each server "
+                "(the emulator on SQLite); "
+                f"{REQUESTS} sequential requests per search after {WARMUP} warm-up ones.",
+                "- Orthanc has no fuzzy matching: its name search uses its wildcard (`patient12*`).",
+            ],
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,71 @@
+"""Extended query tags over HTTP: ``/{v}/extendedquerytags[/{tagPath}[/errors]]`` (spec §8)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..dicom.multipart import parse_media_type
+from ..errors import UnsupportedMediaType
+from ..features import extended_query_tags as tags
+from ..features.operations import operation_url
+from ..features.paging import paging
+from .context import services_of, unpartitioned_scope
+
+JSON = "application/json"
+
+
+def _pairs(request: Request) -> list[tuple[str, str]]:
+    return parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+
+
+async def _json_body(request: Request) -> bytes:
+    media_type, _ = parse_media_type(request.headers.get("content-type", ""))
+    if media_type != JSON:
+        raise UnsupportedMediaType()
+    return await request.body()
+
+
+async def add(request: Request) -> Response:
+    """Adds tags: 202 with the reindex operation's reference and Location."""
+    scope = unpartitioned_scope(request)
+    body = await _json_body(request)
+    operation_id = await tags.add(services_of(request), scope, body)
+    url = operation_url(scope, operation_id)
+    return JSONResponse({"id": operation_id, "href": url}, status_code=202, headers={"Location": url})
+
+
+async def list_tags(request: Request) -> Response:
+    """A page of the tags."""
+    scope = unpartitioned_scope(request)
+    limit, offset = paging(_pairs(request))
+    return JSONResponse(await tags.list_tags(services_of(request), scope, limit, offset))
+
+
+async def get_tag(request: Request) -> Response:
+    """One tag."""
+    scope = unpartitioned_scope(request)
+    return JSONResponse(await tags.get_tag(services_of(request), scope, request.path_params["tag"]))
+
+
+async def delete_tag(request: Request) -> Response:
+    """Removes a tag: 204."""
+    unpartitioned_scope(request)
+    await tags.delete_tag(services_of(request), request.path_params["tag"])
+    return Response(status_code=204)
+
+
+async def update_tag(request: Request) -> Response:
+    """Enables or disables searching on a tag: 200 with the tag."""
+    scope = unpartitioned_scope(request)
+    body = await _json_body(request)
+    return JSONResponse(await tags.update_tag(services_of(request), scope, request.path_params["tag"], body))
+
+
+async def list_errors(request: Request) -> Response:
+    """A page of a tag's indexing errors."""
+    unpartitioned_scope(request)
+    limit, offset = paging(_pairs(request))
+    return JSONResponse(await tags.list_errors(services_of(request), request.path_params["tag"], limit, offset))

@@ -1,0 +1,59 @@
+"""Long-running operations as clients see them: ``GET /{v}/operations/{id}`` (spec §9)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+from ..errors import NotFound
+from ..storage import operations
+from .scope import Scope
+from .services import Services
+
+REINDEX = "reindex"
+
+
+def operation_url(scope: Scope, operation_id: str) -> str:
+    """The absolute URL of an operation, under the request's version."""
+    return f"{scope.base_url}/{scope.version_segment}/operations/{operation_id}"
+
+
+def iso_utc(value: datetime) -> str:
+    """A UTC time as ``2023-05-08T05:01:30.144137Z``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def operation_id_of(text: str) -> str:
+    """The canonical (32 lowercase hex digits) form of an operation id; 404 when it is no GUID."""
+    try:
+        return uuid.UUID(text).hex
+    except ValueError as exc:
+        raise NotFound() from exc
+
+
+async def get(services: Services, scope: Scope, text: str) -> tuple[dict, bool]:
+    """The operation's JSON and whether it is still running (not started or running); 404 when unknown.
+
+    v1 calls a succeeded operation ``completed``.
+    """
+    async with services.db.read() as conn:
+        row = await operations.find(conn, operation_id_of(text))
+    if row is None:
+        raise NotFound()
+    status = row.status
+    if status == operations.SUCCEEDED and scope.api_version < 2:
+        status = "completed"
+    root = f"{scope.base_url}/{scope.version_segment}"
+    body = {
+        "operationId": row.operation_id,
+        "type": row.type,
+        "createdTime": iso_utc(row.created_time),
+        "lastUpdatedTime": iso_utc(row.last_updated_time),
+        "status": status,
+        "percentComplete": row.percent_complete,
+        "resources": [f"{root}/extendedquerytags/{path}" for path in json.loads(row.resources)],
+    }
+    return body, row.status in operations.ACTIVE

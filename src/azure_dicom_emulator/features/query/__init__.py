@@ -1,0 +1,1 @@
+"""QIDO-RS search (spec §5): parameters, matching, and the returned attributes."""

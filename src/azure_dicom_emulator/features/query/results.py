@@ -1,0 +1,91 @@
+"""The datasets a search returns: index values, computed attributes and stored metadata (spec §5.6)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ...dicom.attribute_ids import path_of
+from ...dicom.index_values import person_name_json
+from ...storage import search as queries
+from ...storage.tag_values import TagLevel
+from .attributes import (
+    COMPUTED,
+    CORE_ATTRIBUTES,
+    INDEXED,
+    MODALITIES_IN_STUDY,
+    NUMBER_OF_SERIES_RELATED_INSTANCES,
+    NUMBER_OF_STUDY_RELATED_INSTANCES,
+    NUMBER_OF_STUDY_RELATED_SERIES,
+)
+
+_KEY_COLUMNS = {TagLevel.STUDY: "study_key", TagLevel.SERIES: "series_key", TagLevel.INSTANCE: "instance_key"}
+_SOP_CLASS_UID = 0x00080016
+
+
+def _vr_of(tag: int) -> str:
+    attribute = CORE_ATTRIBUTES.get(tag)
+    return "UI" if attribute is None else attribute.vr
+
+
+def _indexed_element(tag: int, value: str) -> dict:
+    vr = _vr_of(tag)
+    return {"vr": vr, "Value": [person_name_json(value) if vr == "PN" else value]}
+
+
+async def build_datasets(conn: AsyncConnection, level: TagLevel, rows: Sequence[Row], tags: set[int]) -> list[dict]:
+    """One DICOM JSON dataset per row with the attributes ``tags`` that have a value, in tag order.
+
+    Indexed attributes come from the index (study and series values are the latest non-empty
+    ones stored); computed ones are counted; any other attribute comes from the metadata of the
+    most recently stored instance of the row's study, series or instance.
+    """
+    levels = [row_level for row_level in TagLevel if row_level <= level]  # a row carries the levels above it
+    from_index = {tag: (lvl, column) for lvl in levels for tag, column in INDEXED[lvl].items() if tag in tags}
+    computed = {tag for lvl in levels for tag in COMPUTED[lvl] if tag in tags}
+    from_metadata = tags - from_index.keys() - computed
+    datasets: list[dict] = [{} for _ in rows]
+    if from_metadata:
+        keys = [getattr(row, _KEY_COLUMNS[level]) for row in rows]
+        stored = await queries.latest_metadata(conn, level, keys)
+        for dataset, key in zip(datasets, keys, strict=True):
+            metadata = json.loads(stored.get(key, "{}"))
+            for tag in from_metadata:
+                element = metadata.get(path_of(tag))
+                if element is not None and element.get("Value"):
+                    dataset[path_of(tag)] = element
+    for dataset, row in zip(datasets, rows, strict=True):
+        for tag, (_, column) in from_index.items():
+            value = getattr(row, column)
+            if value is not None:
+                dataset[path_of(tag)] = _indexed_element(tag, value)
+    if computed:
+        await _add_computed(conn, rows, datasets, computed)
+    return [dict(sorted(dataset.items())) for dataset in datasets]
+
+
+async def _add_computed(conn: AsyncConnection, rows: Sequence[Row], datasets: list[dict], computed: set[int]) -> None:
+    study_keys = sorted({row.study_key for row in rows})
+    if computed & {NUMBER_OF_STUDY_RELATED_SERIES, NUMBER_OF_STUDY_RELATED_INSTANCES}:
+        counts = await queries.study_counts(conn, study_keys)
+        for dataset, row in zip(datasets, rows, strict=True):
+            series_count, instance_count = counts.get(row.study_key, (0, 0))
+            if NUMBER_OF_STUDY_RELATED_SERIES in computed:
+                dataset[path_of(NUMBER_OF_STUDY_RELATED_SERIES)] = {"vr": "IS", "Value": [series_count]}
+            if NUMBER_OF_STUDY_RELATED_INSTANCES in computed:
+                dataset[path_of(NUMBER_OF_STUDY_RELATED_INSTANCES)] = {"vr": "IS", "Value": [instance_count]}
+    if MODALITIES_IN_STUDY in computed:
+        modalities = await queries.study_modalities(conn, study_keys)
+        for dataset, row in zip(datasets, rows, strict=True):
+            if modalities.get(row.study_key):
+                dataset[path_of(MODALITIES_IN_STUDY)] = {"vr": "CS", "Value": modalities[row.study_key]}
+    if NUMBER_OF_SERIES_RELATED_INSTANCES in computed:
+        counts = await queries.series_counts(conn, sorted({row.series_key for row in rows}))
+        for dataset, row in zip(datasets, rows, strict=True):
+            dataset[path_of(NUMBER_OF_SERIES_RELATED_INSTANCES)] = {
+                "vr": "IS",
+                "Value": [counts.get(row.series_key, 0)],
+            }
