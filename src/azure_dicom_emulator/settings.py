@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     cors_origins: list[str] = ["*"]
     log_level: str = "info"
+    # "strict": rendered images follow Azure's Accept rules; "lenient": also ``?accept=`` and ``*/*``.
+    rendered_accept: Literal["strict", "lenient"] = "strict"
 
     @field_validator("cors_origins", mode="before")
     @classmethod

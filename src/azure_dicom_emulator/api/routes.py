@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from . import delete, retrieve, service, store
+from . import delete, frames, retrieve, service, store
 
 STUDY = "studies/{study}"
 SERIES = STUDY + "/series/{series}"
@@ -20,6 +20,9 @@ PARTITIONED = [
     (STUDY + "/metadata", retrieve.metadata, ["GET"]),
     (SERIES + "/metadata", retrieve.metadata, ["GET"]),
     (INSTANCE + "/metadata", retrieve.metadata, ["GET"]),
+    (INSTANCE + "/frames/{frames}", frames.frames, ["GET"]),
+    (INSTANCE + "/rendered", frames.rendered, ["GET"]),
+    (INSTANCE + "/frames/{frame}/rendered", frames.rendered, ["GET"]),
     (STUDY, delete.delete, ["DELETE"]),
     (SERIES, delete.delete, ["DELETE"]),
     (INSTANCE, delete.delete, ["DELETE"]),
