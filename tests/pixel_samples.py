@@ -70,7 +70,8 @@ def frame_count(ds: Dataset) -> int:
 def expected_frames(ds: Dataset) -> list[bytes]:
     """Each frame's bytes as stored: its fragments joined (encapsulated), or its slice of the value (native).
 
-    1-bit frames that start inside a byte are re-packed to start on a byte boundary.
+    1-bit frames that start inside a byte are re-packed to start on a byte boundary; frames of 8-bit
+    pixels in big endian OW (byte pairs swapped) are whole 16-bit words.
     """
     count = frame_count(ds)
     if ds.file_meta.TransferSyntaxUID.is_encapsulated:
@@ -79,7 +80,10 @@ def expected_frames(ds: Dataset) -> list[bytes]:
     samples = 2 if ds.get("PhotometricInterpretation") == "YBR_FULL_422" else int(ds.get("SamplesPerPixel", 1))
     bits = ds.Rows * ds.Columns * samples * ds.BitsAllocated
     if bits % 8 == 0:
-        return [pixels[i * bits // 8 : (i + 1) * bits // 8] for i in range(count)]
+        ranges = [(i * bits // 8, (i + 1) * bits // 8) for i in range(count)]
+        if ds.file_meta.TransferSyntaxUID == ExplicitVRBigEndian and ds["PixelData"].VR == "OW":
+            ranges = [(start - start % 2, min(len(pixels), end + end % 2)) for start, end in ranges]
+        return [pixels[start:end] for start, end in ranges]
     unpacked = np.unpackbits(np.frombuffer(pixels, np.uint8), bitorder="little")
     return [pack_bits(unpacked[i * bits : (i + 1) * bits]) for i in range(count)]
 

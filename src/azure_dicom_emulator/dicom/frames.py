@@ -89,18 +89,26 @@ def index_frames(ds: Dataset, buf: bytes | memoryview, location: PixelDataLocati
     try:
         if location.length is None:
             return _encapsulated(ds, buf, location.value_offset)
-        return native_frames(ds, location.value_offset, location.length, pixel_vr=location.vr)
+        # Big endian OW holds 8-bit pixels in swapped byte pairs: a frame is only readable as whole words.
+        words = location.vr == "OW" and not ds.file_meta.TransferSyntaxUID.is_little_endian
+        return native_frames(ds, location.value_offset, location.length, pixel_vr=location.vr, whole_words=words)
     except Exception:  # untrusted values: frames that cannot be located are no frames
         return NO_FRAMES
 
 
 def native_frames(
-    ds: Dataset, value_offset: int, value_length: int, pixel_vr: str = "", inflated: bool = False
+    ds: Dataset,
+    value_offset: int,
+    value_length: int,
+    pixel_vr: str = "",
+    inflated: bool = False,
+    whole_words: bool = False,
 ) -> FrameIndex:
     """The index of native pixel data whose value of ``value_length`` bytes starts at ``value_offset``.
 
     Only whole frames are indexed: a value shorter than NumberOfFrames frames indexes what it holds.
-    Raises ValueError (or another error of reading ``ds``) when the pixel description is unusable.
+    With ``whole_words`` each range is widened to whole 16-bit words of the value. Raises ValueError
+    (or another error of reading ``ds``) when the pixel description is unusable.
     """
     rows, columns = int(ds.Rows), int(ds.Columns)
     samples, bits = int(ds.get("SamplesPerPixel", 1)), int(ds.BitsAllocated)
@@ -115,6 +123,8 @@ def native_frames(
     for number in range(available):
         first_byte = number * frame_bits // 8
         end_byte = -(-(number + 1) * frame_bits // 8)
+        if whole_words:
+            first_byte, end_byte = first_byte - first_byte % 2, min(value_length, end_byte + end_byte % 2)
         frames.append((value_offset + first_byte, end_byte - first_byte))
     return FrameIndex(
         frames=tuple(frames),
