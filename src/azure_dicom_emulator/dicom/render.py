@@ -54,10 +54,24 @@ def _display_values(header: Dataset, pixels: np.ndarray, description: dict) -> n
         return _to_8_bits(rgb, 16 if rgb.dtype.itemsize > 1 else 8)
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
         raise RenderError(f"Photometric interpretation {photometric!r} cannot be displayed.")
-    grey = voi(header, modality(header, pixels))
+    ends = modality(header, np.array([pixels.min(), pixels.max()]))
+    value_range = (float(ends.min()), float(ends.max()))
+    if pixels.dtype.kind in "iu" and pixels.dtype.itemsize <= 2:
+        # One table entry per possible stored value: far cheaper than computing every pixel.
+        limits = np.iinfo(pixels.dtype)
+        table = _grey_levels(header, np.arange(limits.min, limits.max + 1, dtype=np.int32), photometric, value_range)
+        unsigned = pixels.view(f"u{pixels.dtype.itemsize}")
+        if pixels.dtype.kind == "i":  # the sign bit flipped orders signed values from the table's first entry
+            unsigned = unsigned ^ np.array(-limits.min, dtype=unsigned.dtype)
+        return np.take(table, unsigned)
+    return _grey_levels(header, pixels, photometric, value_range)
+
+
+def _grey_levels(header: Dataset, stored: np.ndarray, photometric: str, value_range: tuple[float, float]) -> np.ndarray:
+    grey = voi(header, modality(header, stored), value_range)
     if photometric == "MONOCHROME1":
         grey = 1.0 - grey
-    return np.rint(grey * 255.0).astype(np.uint8)
+    return np.floor(grey * 255.0 + 0.5).astype(np.uint8)
 
 
 def _to_8_bits(values: np.ndarray, bits: int) -> np.ndarray:
@@ -81,8 +95,9 @@ def modality(header: Dataset, pixels: np.ndarray) -> np.ndarray:
     return values
 
 
-def voi(header: Dataset, values: np.ndarray) -> np.ndarray:
-    """Modality values mapped to display values in [0, 1]."""
+def voi(header: Dataset, values: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """Modality values mapped to display values in [0, 1]; without a window or VOI LUT, ``value_range``
+    (the frame's lowest and highest modality values) spans [0, 1]."""
     center = _first_number(header, "WindowCenter", None)
     width = _first_number(header, "WindowWidth", None)
     if center is not None and width is not None and width > 0:
@@ -92,10 +107,10 @@ def voi(header: Dataset, values: np.ndarray) -> np.ndarray:
         item = header.VOILUTSequence[0]
         top = 2 ** int(item.LUTDescriptor[2]) - 1
         return np.clip(apply_voi(values, header).astype(np.float32) / top, 0.0, 1.0)
-    low, high = float(values.min()), float(values.max())
+    low, high = value_range
     if high <= low:
         return np.zeros(values.shape, np.float32)
-    return (values - low) / (high - low)
+    return np.clip((values - low) / (high - low), 0.0, 1.0)
 
 
 def window(values: np.ndarray, center: float, width: float, function: str = "LINEAR") -> np.ndarray:
