@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import os
-
 import numpy as np
 import pydicom
 import pydicom.data
@@ -24,8 +21,8 @@ from azure_dicom_emulator.dicom.part10 import check_structure
 from azure_dicom_emulator.dicom.transcode import TranscodeError, to_explicit_vr_little_endian, transcode
 
 from ..factories import make_dataset, to_bytes
+from ..pixel_samples import PIXEL_SAMPLES, read, sample_bytes
 
-SAMPLES_DIR = os.path.dirname(pydicom.data.get_testdata_file("CT_small.dcm"))
 CONVERTED_SOURCES = {ImplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian}
 WORD_VRS = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 
@@ -33,20 +30,8 @@ WORD_VRS = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 def _samples_by_transfer_syntax() -> dict[str, list[str]]:
     """Part 10 samples with pixel data, by transfer syntax."""
     found: dict[str, list[str]] = {}
-    for root, _, files in os.walk(SAMPLES_DIR):
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            with open(path, "rb") as fp:
-                if fp.read(132)[128:] != b"DICM":
-                    continue
-            try:
-                ds = pydicom.dcmread(path)
-            except Exception:
-                continue
-            transfer_syntax = ds.file_meta.get("TransferSyntaxUID")
-            if transfer_syntax and "PixelData" in ds:
-                relative = os.path.relpath(path, SAMPLES_DIR).replace(os.sep, "/")
-                found.setdefault(str(transfer_syntax), []).append(relative)
+    for name in PIXEL_SAMPLES:
+        found.setdefault(str(read(sample_bytes(name)).file_meta.TransferSyntaxUID), []).append(name)
     return found
 
 
@@ -71,15 +56,6 @@ COMPRESSED_SAMPLES = sorted(
     if pydicom.uid.UID(ts).is_compressed and ts != DeflatedExplicitVRLittleEndian
     for name in names
 )
-
-
-def sample_bytes(name: str) -> bytes:
-    with open(os.path.join(SAMPLES_DIR, name), "rb") as fp:
-        return fp.read()
-
-
-def read(data: bytes) -> Dataset:
-    return pydicom.dcmread(io.BytesIO(data))
 
 
 def test_the_samples_cover_every_source_syntax():
