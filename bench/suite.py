@@ -67,6 +67,8 @@ def workload_settings(args: argparse.Namespace) -> dict[str, str]:
         f"{args.retrievals} sequential requests in random order; scrolling: frame 1 of {args.scroll_instances} "
         f"instances in order over {viewer.SCROLL_CLIENTS} connections",
         "Rendered": f"{args.retrievals} sequential image/jpeg renderings of 512x512 CT instances (default quality)",
+        "Viewer client": "frames and rendered images are fetched with Python's http.client, one persistent "
+        "connection per thread",
         "Peak RSS": "not measured"
         if args.skip_large or args.only == "orthanc"
         else f"VmHWM of a freshly started emulator after one streamed STOW-RS of {LARGE_INSTANCES} instances",

@@ -1,14 +1,20 @@
 """What a viewer asks for: single frames of a multi-frame instance, frames while scrolling a series,
-and rendered JPEG thumbnails."""
+and rendered JPEG thumbnails.
+
+These requests go through the standard library's ``http.client``: a viewer's HTTP stack is native
+code, and on two cores httpx would spend more CPU receiving a frame than the servers spend sending it.
+"""
 
 from __future__ import annotations
 
+import http.client
 import io
 import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import multipart_body
 from PIL import Image
@@ -26,7 +32,6 @@ from workloads import (
     percentiles,
     post_stow,
     spread,
-    timed_get,
 )
 
 FRAMES = 100
@@ -82,6 +87,36 @@ def multiframe(tag: int) -> MultiFrame:
     return MultiFrame(instance, frames, out.getvalue())
 
 
+class Connection:
+    """One persistent HTTP/1.1 connection to a server, as a viewer keeps."""
+
+    def __init__(self, server: Server) -> None:
+        parts = urlsplit(server.base_url)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.connection.close()
+
+    def get(self, url: str, accept: str) -> tuple[str, bytes]:
+        """GET ``url`` (absolute, on this server); the Content-Type and the body of a 200 answer."""
+        self.connection.request("GET", url.removeprefix(self.origin), headers={"Accept": accept})
+        response = self.connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise WorkloadError(f"GET {url} answered {response.status}: {body[:300]!r}")
+        return response.getheader("Content-Type", ""), body
+
+    def timed_get(self, url: str, accept: str) -> tuple[float, str, bytes]:
+        """Like :meth:`get`, with the elapsed milliseconds first."""
+        started = time.perf_counter()
+        content_type, body = self.get(url, accept)
+        return (time.perf_counter() - started) * 1000.0, content_type, body
+
+
 def store_multiframe(server: Server, item: MultiFrame) -> None:
     """Store the multi-frame instance with one STOW-RS request."""
     with new_client() as client:
@@ -99,17 +134,17 @@ def frame_latency(server: Server, item: MultiFrame, requests: int) -> Latency:
     samples: list[float] = []
     verified = 0
     deadline = time.monotonic() + LATENCY_PHASE_TIMEOUT_S
-    with new_client() as client:
+    with Connection(server) as client:
         for _ in range(WARMUP_REQUESTS):
-            timed_get(client, frame_url(server, item.instance, rng.randint(1, FRAMES)), FRAME_ACCEPT)
+            client.get(frame_url(server, item.instance, rng.randint(1, FRAMES)), FRAME_ACCEPT)
         for number in range(requests):
             if time.monotonic() > deadline:
                 break
             frame = rng.randint(1, FRAMES)
-            elapsed_ms, response = timed_get(client, frame_url(server, item.instance, frame), FRAME_ACCEPT)
+            elapsed_ms, content_type, body = client.timed_get(frame_url(server, item.instance, frame), FRAME_ACCEPT)
             samples.append(elapsed_ms)
             if number < VERIFY_SAMPLE:
-                received = multipart_body.first_part(response.content, response.headers.get("content-type", ""))
+                received = multipart_body.first_part(body, content_type)
                 if received != item.frames[frame - 1]:
                     raise WorkloadError(f"frame {frame} came back different from the stored frame")
                 verified += 1
@@ -124,16 +159,14 @@ def scroll_rate(server: Server, items: list[Instance], clients: int = SCROLL_CLI
 
     def worker() -> int:
         fetched = 0
-        with new_client() as client:
+        with Connection(server) as client:
             while True:
                 with lock:
                     if not pending:
                         return fetched
                     instance = pending.pop()
-                response = client.get(frame_url(server, instance, 1), headers={"Accept": FRAME_ACCEPT})
-                if response.status_code != 200:
-                    raise WorkloadError(f"frame request answered {response.status_code}: {response.text[:300]}")
-                frame = multipart_body.first_part(response.content, response.headers.get("content-type", ""))
+                content_type, body = client.get(frame_url(server, instance, 1), FRAME_ACCEPT)
+                frame = multipart_body.first_part(body, content_type)
                 if len(frame) not in sizes:
                     raise WorkloadError(f"a frame of {len(frame)} bytes came back")
                 fetched += 1
@@ -150,16 +183,16 @@ def rendered_latency(server: Server, items: list[Instance], requests: int) -> La
     samples: list[float] = []
     verified = 0
     deadline = time.monotonic() + LATENCY_PHASE_TIMEOUT_S
-    with new_client() as client:
+    with Connection(server) as client:
         for instance in spread(items, WARMUP_REQUESTS):
-            timed_get(client, instance_url(server, instance) + "/rendered", "image/jpeg")
+            client.get(instance_url(server, instance) + "/rendered", "image/jpeg")
         for number, instance in enumerate(spread(items, requests)):
             if time.monotonic() > deadline:
                 break
-            elapsed_ms, response = timed_get(client, instance_url(server, instance) + "/rendered", "image/jpeg")
+            elapsed_ms, _, body = client.timed_get(instance_url(server, instance) + "/rendered", "image/jpeg")
             samples.append(elapsed_ms)
             if number < VERIFY_SAMPLE:
-                size = Image.open(io.BytesIO(response.content)).size
+                size = Image.open(io.BytesIO(body)).size
                 if size != (COLUMNS, ROWS):
                     raise WorkloadError(f"a rendered image of {size} came back")
                 verified += 1

@@ -9,7 +9,7 @@ import pytest
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGBaseline8Bit
 
-from azure_dicom_emulator.dicom.frames import NO_FRAMES, FrameIndex, read_frame, repack_bits
+from azure_dicom_emulator.dicom.frames import FrameIndex, header_of, read_frame, repack_bits
 from azure_dicom_emulator.dicom.part10 import read_header
 from azure_dicom_emulator.features.inspect import frame_index_of
 from azure_dicom_emulator.storage.blobs import RangeReader
@@ -104,7 +104,7 @@ def test_deflated_offsets_are_into_the_inflated_value():
 def test_file_without_pixel_data_has_no_frames():
     ds = make_dataset()
     del ds.PixelData
-    assert index_of(to_bytes(ds)) == NO_FRAMES
+    assert index_of(to_bytes(ds)).frames == ()
 
 
 @pytest.mark.parametrize(
@@ -112,7 +112,7 @@ def test_file_without_pixel_data_has_no_frames():
     [{"NumberOfFrames": "0"}, {"NumberOfFrames": "-2"}, {"Rows": 0}, {"BitsAllocated": 0}],
 )
 def test_unusable_pixel_description_gives_no_frames(attributes):
-    assert index_of(to_bytes(make_dataset(**attributes))) == NO_FRAMES
+    assert index_of(to_bytes(make_dataset(**attributes))).frames == ()
 
 
 def test_short_native_value_indexes_only_whole_frames():
@@ -126,7 +126,7 @@ def test_encapsulated_frames_that_cannot_be_told_apart_give_no_frames():
     fragments = [b"\x00\x01" * 4, b"\x02\x03" * 4, b"\x04\x05" * 4]
     ds.PixelData = encapsulate(fragments, has_bot=False, fragments_per_frame=1)
     ds["PixelData"].VR = "OB"
-    assert index_of(to_bytes(ds)) == NO_FRAMES
+    assert index_of(to_bytes(ds)).frames == ()
 
 
 def test_index_survives_json():
@@ -140,3 +140,16 @@ def test_repack_bits_takes_bits_from_inside_a_byte():
     packed = np.packbits(bits, bitorder="little").tobytes()
     repacked = repack_bits(packed, 3, 7)
     assert np.unpackbits(np.frombuffer(repacked, np.uint8), bitorder="little")[:7].tolist() == bits[3:10].tolist()
+
+
+def test_pixel_description_holds_what_rendering_needs():
+    ds = make_dataset(WindowCenter=[40, 400], WindowWidth=[350, 2000], RescaleSlope="0.5", RescaleIntercept="-1024")
+    described = index_of(to_bytes(ds)).pixels
+    assert described["Rows"] == 8 and described["PhotometricInterpretation"] == "MONOCHROME2"
+    assert described["WindowCenter"] == [40, 400] and described["RescaleSlope"] == 0.5
+    header = header_of(described)
+    assert header.RescaleIntercept == -1024 and list(header.WindowWidth) == [350, 2000]
+
+
+def test_pixel_description_is_left_out_when_lookup_tables_are_needed():
+    assert index_of(sample_bytes("examples_palette.dcm")).pixels is None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from .part10 import PixelDataLocation
 
@@ -25,6 +26,31 @@ _ITEM_HEADER = 8
 # Bytes a codestream starts with: JPEG (SOI), JPEG 2000 codestream (SOC SIZ), JP2 signature box.
 _CODESTREAM_STARTS = (b"\xff\xd8", b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  ")
 _START_BYTES = max(len(start) for start in _CODESTREAM_STARTS)
+# What decoding and displaying a frame needs, unless one of _NEEDS_HEADER is present.
+_DESCRIBED = (
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "PhotometricInterpretation",
+    "PlanarConfiguration",
+    "NumberOfFrames",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "WindowCenter",
+    "WindowWidth",
+    "VOILUTFunction",
+)
+_NEEDS_HEADER = (
+    "ModalityLUTSequence",
+    "VOILUTSequence",
+    "RedPaletteColorLookupTableDescriptor",
+    "SegmentedRedPaletteColorLookupTableData",
+    "ICCProfile",
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +68,8 @@ class FrameIndex:
     """True when offsets are into the inflated pixel data value (deflated files), not into the file."""
     pixel_vr: str = ""
     """The VR the pixel data was written with ("OB", "OW", or "" for implicit VR)."""
+    pixels: dict | None = None
+    """The attributes that decoding and displaying a frame need (see :func:`describe_pixels`)."""
 
     @property
     def count(self) -> int:
@@ -53,6 +81,11 @@ class FrameIndex:
         flat = self.frames[number - 1]
         return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
+    def size(self, number: int) -> int:
+        """How many bytes frame ``number`` (1-based) spans in the file."""
+        flat = self.frames[number - 1]
+        return sum(flat[1::2])
+
     def to_json(self) -> str:
         """The index as compact JSON, as the instance row stores it."""
         data: dict = {"frames": [list(frame) for frame in self.frames]}
@@ -62,6 +95,8 @@ class FrameIndex:
             data["inflated"] = True
         if self.pixel_vr:
             data["vr"] = self.pixel_vr
+        if self.pixels is not None:
+            data["pixels"] = self.pixels
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -73,7 +108,48 @@ class FrameIndex:
             frame_bits=data.get("frame_bits"),
             inflated=data.get("inflated", False),
             pixel_vr=data.get("vr", ""),
+            pixels=data.get("pixels"),
         )
+
+    def with_pixels(self, ds: Dataset) -> FrameIndex:
+        """This index, with the pixel description of ``ds`` (see :func:`describe_pixels`)."""
+        return FrameIndex(self.frames, self.frame_bits, self.inflated, self.pixel_vr, describe_pixels(ds))
+
+
+def describe_pixels(ds: Dataset) -> dict | None:
+    """The image pixel, rescale and window attributes of ``ds`` by keyword, as JSON values.
+
+    None when a frame needs more of the header to be shown (lookup table sequences, palettes,
+    an ICC profile) or when a value cannot be read.
+    """
+    if any(keyword in ds for keyword in _NEEDS_HEADER):
+        return None
+    described: dict = {}
+    try:
+        for keyword in _DESCRIBED:
+            value = ds.get(keyword)
+            if value is None or value == "":
+                continue
+            if isinstance(value, MultiValue):
+                described[keyword] = [_json_number(item) for item in value]
+            else:
+                described[keyword] = value if isinstance(value, str) else _json_number(value)
+    except (TypeError, ValueError):
+        return None
+    return described
+
+
+def header_of(description: dict) -> Dataset:
+    """A data set holding the attributes of a pixel description."""
+    ds = Dataset()
+    for keyword, value in description.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def _json_number(value: object) -> int | float:
+    number = float(value)  # type: ignore[arg-type]
+    return int(number) if number.is_integer() else number
 
 
 NO_FRAMES = FrameIndex(frames=())

@@ -7,7 +7,7 @@ import time
 import pydicom
 from pydicom.dataset import Dataset
 
-from ..dicom.frames import FrameIndex, read_frame
+from ..dicom.frames import FrameIndex, header_of, read_frame
 from ..dicom.render import render
 from ..dicom.transcode import decode_frame, transcode, transcode_frame
 from ..storage.blobs import RangeReader
@@ -49,20 +49,23 @@ def stored_frames(path: str, index_json: str, numbers: list[int]) -> list[bytes]
 
 def transcode_frames(path: str, index_json: str, numbers: list[int], source: str, target: str) -> list[bytes]:
     """The frames ``numbers`` of the file, each re-encoded from ``source`` to ``target`` (see dicom.transcode)."""
-    header = _header(path)
     index = FrameIndex.from_json(index_json)
+    header = _header(path, index)
     frames = stored_frames(path, index_json, numbers)
     return [transcode_frame(header, frame, source, target, index.pixel_vr) for frame in frames]
 
 
 def render_frame(path: str, index_json: str, number: int, source: str, media_type: str, quality: int) -> bytes:
     """Frame ``number`` of the file rendered as a ``media_type`` image (see dicom.render)."""
-    header = _header(path)
     index = FrameIndex.from_json(index_json)
+    header = _header(path, index)
     (frame,) = stored_frames(path, index_json, [number])
     pixels, description = decode_frame(header, frame, source, index.pixel_vr)
     return render(header, pixels, description, media_type, quality)
 
 
-def _header(path: str) -> Dataset:
+def _header(path: str, index: FrameIndex) -> Dataset:
+    """The pixel attributes the index describes, else the file's header."""
+    if index.pixels is not None:
+        return header_of(index.pixels)
     return pydicom.dcmread(path, stop_before_pixels=True)

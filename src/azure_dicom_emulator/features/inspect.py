@@ -104,7 +104,12 @@ def frame_index_of(path: str, header: Part10Header) -> FrameIndex:
     """The frame index of the stored file at ``path`` whose header is ``header``.
 
     A deflated file is inflated to find its pixel data; offsets are then into that pixel data's value.
+    The index also describes the pixels, so that decoding and rendering need not read the header again.
     """
+    return _locate_frames(path, header).with_pixels(header.dataset)
+
+
+def _locate_frames(path: str, header: Part10Header) -> FrameIndex:
     if header.dataset.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian:
         try:
             ds = pydicom.dcmread(path)
