@@ -181,3 +181,11 @@ async def test_lenient_mode_honours_the_accept_query_and_any_type(tmp_path):
             assert response.headers["content-type"] == expected
         refused = await client.get(url, headers={"Accept": "image/gif"})
         assert refused.status_code == 406
+
+
+async def test_monochrome1_with_a_window_is_inverted(client):
+    ds = await put(client, to_bytes(ct(photometric="MONOCHROME1")))
+    pixels = image(await client.get(instance_path(ds) + "/rendered", headers={"Accept": "image/png"}))
+    expected = 255 - linear_window(ds.pixel_array.astype(np.float64) * 2 - 24, 40, 350)
+    assert np.abs(pixels.astype(int) - expected).max() <= 1
+    assert pixels[0, 0] == 255 and pixels[-1, -1] == 0

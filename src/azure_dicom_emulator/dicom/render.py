@@ -54,6 +54,14 @@ def _display_values(header: Dataset, pixels: np.ndarray, description: dict) -> n
         return _to_8_bits(rgb, 16 if rgb.dtype.itemsize > 1 else 8)
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
         raise RenderError(f"Photometric interpretation {photometric!r} cannot be displayed.")
+    linear = _linear_display(header, photometric)
+    if linear is not None:  # the common case in one pass: display = stored x gain + offset, clipped
+        gain, offset = linear
+        values = pixels.astype(np.float32)
+        values *= gain
+        values += offset
+        np.clip(values, 0.0, 255.0, out=values)
+        return values.astype(np.uint8)
     ends = modality(header, np.array([pixels.min(), pixels.max()]))
     value_range = (float(ends.min()), float(ends.max()))
     if pixels.dtype.kind in "iu" and pixels.dtype.itemsize <= 2:
@@ -72,6 +80,30 @@ def _grey_levels(header: Dataset, stored: np.ndarray, photometric: str, value_ra
     if photometric == "MONOCHROME1":
         grey = 1.0 - grey
     return np.floor(grey * 255.0 + 0.5).astype(np.uint8)
+
+
+def _linear_display(header: Dataset, photometric: str) -> tuple[float, float] | None:
+    """Gain and offset taking a stored value straight to its display level (rounded by truncation), when
+    rescale and a LINEAR or LINEAR_EXACT window are all there is; None otherwise."""
+    center = _first_number(header, "WindowCenter", None)
+    width = _first_number(header, "WindowWidth", None)
+    function = str(header.get("VOILUTFunction") or "LINEAR").upper()
+    if header.get("ModalityLUTSequence") or center is None or width is None or width <= 0:
+        return None
+    if function == "LINEAR":
+        center, width = center - 0.5, width - 1.0
+    elif function != "LINEAR_EXACT":
+        return None
+    if width <= 0:
+        return None
+    slope = _first_number(header, "RescaleSlope", 1.0)
+    intercept = _first_number(header, "RescaleIntercept", 0.0)
+    # display = 255 * ((stored * slope + intercept - center) / width + 0.5), and + 0.5 to round
+    gain = 255.0 * slope / width
+    offset = 255.0 * ((intercept - center) / width + 0.5)
+    if photometric == "MONOCHROME1":
+        return -gain, 255.5 - offset
+    return gain, offset + 0.5
 
 
 def _to_8_bits(values: np.ndarray, bits: int) -> np.ndarray:
