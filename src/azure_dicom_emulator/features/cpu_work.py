@@ -1,4 +1,5 @@
-"""Small jobs for the CPU worker processes. Imports only pure DICOM code, to keep the workers small."""
+"""Small jobs for the CPU worker processes. Imports only pure DICOM code, to keep the workers small: the
+codecs and Pillow are loaded by the first job that needs them, not by workers that only store."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from ..dicom.frames import FrameIndex, header_of, read_frame
-from ..dicom.render import render
-from ..dicom.transcode import decode_frame, transcode, transcode_frame
 from ..storage.blobs import RangeReader
 
 
@@ -22,6 +21,8 @@ def warm_up(seconds: float) -> None:
 
 def transcode_file(path: str, target: str) -> bytes:
     """The Part 10 file at ``path`` re-encoded in ``target`` (see dicom.transcode)."""
+    from ..dicom.transcode import transcode
+
     with open(path, "rb") as fp:
         return transcode(fp.read(), target)
 
@@ -49,6 +50,8 @@ def stored_frames(path: str, index_json: str, numbers: list[int]) -> list[bytes]
 
 def transcode_frames(path: str, index_json: str, numbers: list[int], source: str, target: str) -> list[bytes]:
     """The frames ``numbers`` of the file, each re-encoded from ``source`` to ``target`` (see dicom.transcode)."""
+    from ..dicom.transcode import transcode_frame
+
     index = FrameIndex.from_json(index_json)
     header = _header(path, index)
     frames = stored_frames(path, index_json, numbers)
@@ -57,6 +60,9 @@ def transcode_frames(path: str, index_json: str, numbers: list[int], source: str
 
 def render_frame(path: str, index_json: str, number: int, source: str, media_type: str, quality: int) -> bytes:
     """Frame ``number`` of the file rendered as a ``media_type`` image (see dicom.render)."""
+    from ..dicom.render import render
+    from ..dicom.transcode import decode_frame
+
     index = FrameIndex.from_json(index_json)
     header = _header(path, index)
     (frame,) = stored_frames(path, index_json, [number])
