@@ -17,12 +17,10 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi
 
+from .pixel_errors import RenderError
+
 JPEG = "image/jpeg"
 PNG = "image/png"
-
-
-class RenderError(ValueError):
-    """The frame cannot be rendered."""
 
 
 def render(header: Dataset, pixels: np.ndarray, description: dict, media_type: str, quality: int) -> bytes:

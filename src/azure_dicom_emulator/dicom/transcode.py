@@ -31,6 +31,8 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from .pixel_errors import TranscodeError
+
 UNCOMPRESSED_SOURCES = frozenset(
     {ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian}
 )
@@ -50,10 +52,6 @@ COMPRESSED_SOURCES = frozenset(
 TRANSCODABLE_SOURCES = UNCOMPRESSED_SOURCES | COMPRESSED_SOURCES
 TARGETS = frozenset({ExplicitVRLittleEndian, JPEG2000Lossless})
 _WORD_SIZES = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
-
-
-class TranscodeError(ValueError):
-    """The file or frame cannot be converted to the requested transfer syntax."""
 
 
 def transcode(data: bytes, target: str) -> bytes:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ..dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_frames
-from ..dicom.transcode import TranscodeError
+from ..dicom.pixel_errors import TranscodeError
 from ..errors import BadRequest, NotAcceptable
 from . import cpu_work, pixels
 from .retrieve import ANY_TRANSFER_SYNTAX, TRANSCODE_FAILED, require_transcodable_size

@@ -6,8 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from ..dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_rendered, negotiate_rendered_leniently
-from ..dicom.render import RenderError
-from ..dicom.transcode import TranscodeError
+from ..dicom.pixel_errors import RenderError, TranscodeError
 from ..errors import FRAME_NOT_FOUND, BadRequest, NotAcceptable, NotFound
 from . import cpu_work, pixels
 from .frames import INVALID_FRAMES, parse_frame_numbers

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_resource
-from ..dicom.transcode import TranscodeError
+from ..dicom.pixel_errors import TranscodeError
 from ..errors import (
     INSTANCE_NOT_FOUND,
     SERIES_NOT_FOUND,
