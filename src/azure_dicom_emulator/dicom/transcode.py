@@ -22,12 +22,8 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
+    JPEGLSTransferSyntaxes,
+    JPEGTransferSyntaxes,
     RLELossless,
 )
 
@@ -36,18 +32,9 @@ from .pixel_errors import TranscodeError
 UNCOMPRESSED_SOURCES = frozenset(
     {ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian}
 )
+# JPEG baseline, extended and lossless; JPEG-LS; JPEG 2000 (Part 1 only); RLE.
 COMPRESSED_SOURCES = frozenset(
-    {
-        JPEGBaseline8Bit,
-        JPEGExtended12Bit,
-        JPEGLossless,
-        JPEGLosslessSV1,
-        JPEGLSLossless,
-        JPEGLSNearLossless,
-        JPEG2000Lossless,
-        JPEG2000,
-        RLELossless,
-    }
+    {*JPEGTransferSyntaxes, *JPEGLSTransferSyntaxes, JPEG2000Lossless, JPEG2000, RLELossless}
 )
 TRANSCODABLE_SOURCES = UNCOMPRESSED_SOURCES | COMPRESSED_SOURCES
 TARGETS = frozenset({ExplicitVRLittleEndian, JPEG2000Lossless})
