@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 AZURITE := node_modules/.bin/azurite
+OHIF_VERSION := 3.13.2
+OHIF := node_modules/.ohif
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-browser lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +26,19 @@ run: $(STAMP)
 	$(BIN)/azure-dicom-emulator serve
 
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not browser"
+
+# The OHIF viewer in headless Chromium (takes minutes): OHIF's prebuilt dist/ from npm, Chromium from Debian.
+test-browser: $(TEST_STAMP) $(OHIF)/.version-$(OHIF_VERSION) /usr/bin/chromedriver
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m browser tests/browser
+
+$(OHIF)/.version-$(OHIF_VERSION):
+	rm -rf $(OHIF) && mkdir -p $(OHIF)
+	cd $(OHIF) && npm pack --silent @ohif/app@$(OHIF_VERSION) >/dev/null && tar xzf ohif-app-$(OHIF_VERSION).tgz --strip-components=1 && rm ohif-app-$(OHIF_VERSION).tgz
+	touch $@
+
+/usr/bin/chromedriver:
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

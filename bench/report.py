@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from servers import INSTANCE_ACCEPT
+from viewer import Rate
 from workloads import LargeStow, Latency, Throughput
 
 MEGABYTE = 1_000_000
@@ -27,6 +28,9 @@ class Figures:
     retrieval: Latency | None = None
     metadata: Latency | None = None
     large: LargeStow | None = None
+    frame: Latency | None = None
+    scroll: Rate | None = None
+    rendered: Latency | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -67,6 +71,16 @@ ROWS = [
     Row("Instance retrieval p95 (ms)", attribute("retrieval", "p95_ms"), ""),
     Row("Study metadata p50 (ms)", attribute("metadata", "p50_ms"), "<= 1/6x", lambda r: r <= 1 / 6),
     Row("Study metadata p95 (ms)", attribute("metadata", "p95_ms"), ""),
+    Row(
+        "One frame of a 100-frame instance p50 (ms)",
+        attribute("frame", "p50_ms"),
+        "<= 3 ms",
+        ours_met=lambda ms: ms <= 3,
+    ),
+    Row("One frame of a 100-frame instance p95 (ms)", attribute("frame", "p95_ms"), ""),
+    Row("Scrolling a series (frames/s)", attribute("scroll", "per_second"), ">= 3x", lambda r: r >= 3),
+    Row("Rendered 512x512 CT JPEG p50 (ms)", attribute("rendered", "p50_ms"), "<= 1x", lambda r: r <= 1.0),
+    Row("Rendered 512x512 CT JPEG p95 (ms)", attribute("rendered", "p95_ms"), ""),
     Row(
         "Peak RSS, 2,000-instance STOW (MB)",
         peak_rss_mb,
@@ -135,10 +149,17 @@ def details(name: str, figures: Figures) -> list[str]:
     checks = (
         ("instance retrieval", figures.retrieval, "equal to the sent file after the 128-byte preamble"),
         ("study metadata", figures.metadata, "listing every instance of the study"),
+        ("single frames", figures.frame, "equal to the stored frame"),
+        ("rendered JPEGs", figures.rendered, "decoding to 512x512"),
     )
     for label, latency, check in checks:
         if latency:
             lines.append(f"  - {label}: {latency.requests} sequential requests, {latency.verified} checked {check}")
+    if figures.scroll:
+        scroll = figures.scroll
+        lines.append(
+            f"  - scrolling: {scroll.frames} frames in {scroll.seconds:.2f} s over {scroll.clients} connections"
+        )
     if figures.large:
         lines.append(large_details(figures.large))
     lines.extend(f"  - error: {error}" for error in figures.errors)

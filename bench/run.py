@@ -33,6 +33,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-large", action="store_true", help="skip the 2,000-instance peak-RSS request")
     parser.add_argument("--retrievals", type=positive, default=500, help="instance retrievals to time")
     parser.add_argument("--metadata-requests", type=positive, default=200, help="metadata requests to time")
+    parser.add_argument(
+        "--scroll-instances", type=positive, default=500, help="instances whose first frame a scrolling viewer fetches"
+    )
     return parser.parse_args(argv)
 
 

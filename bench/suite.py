@@ -14,6 +14,7 @@ import httpx
 import report
 import servers
 import testdata
+import viewer
 import workloads
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -62,6 +63,12 @@ def workload_settings(args: argparse.Namespace) -> dict[str, str]:
         f"{workloads.WARMUP_REQUESTS} warm-up requests",
         "Study metadata": f"{args.metadata_requests} sequential requests for {testdata.INSTANCES_PER_STUDY}"
         f"-instance studies, after {workloads.WARMUP_REQUESTS} warm-up requests",
+        "Frames": f"single frames (transfer-syntax=*) of one {viewer.FRAMES}-frame 512x512 16-bit instance, "
+        f"{args.retrievals} sequential requests in random order; scrolling: frame 1 of {args.scroll_instances} "
+        f"instances in order over {viewer.SCROLL_CLIENTS} connections",
+        "Rendered": f"{args.retrievals} sequential image/jpeg renderings of 512x512 CT instances (default quality)",
+        "Viewer client": "frames and rendered images are fetched with Python's http.client, one persistent "
+        "connection per thread",
         "Peak RSS": "not measured"
         if args.skip_large or args.only == "orthanc"
         else f"VmHWM of a freshly started emulator after one streamed STOW-RS of {LARGE_INSTANCES} instances",
@@ -97,7 +104,24 @@ def measure_main(name: str, args: argparse.Namespace, tags: Iterator[int], figur
         log(f"{name}: {args.metadata_requests} study metadata requests")
         studies = first[:: testdata.INSTANCES_PER_STUDY]
         figures.metadata = workloads.metadata_latency(server, studies, args.metadata_requests)
+        measure_viewer(server, args, first, next(tags), figures)
     log(f"{name}: stopped")
+
+
+def measure_viewer(
+    server: servers.Server, args: argparse.Namespace, stored: list[testdata.Instance], tag: int, figures: report.Figures
+) -> None:
+    """Single frames of a 100-frame instance, frames of a scrolled series, and rendered JPEGs."""
+    log(f"{server.name}: storing a {viewer.FRAMES}-frame instance")
+    item = viewer.multiframe(tag)
+    viewer.store_multiframe(server, item)
+    log(f"{server.name}: {args.retrievals} single-frame requests")
+    figures.frame = viewer.frame_latency(server, item, args.retrievals)
+    scrolled = stored[: args.scroll_instances]
+    log(f"{server.name}: frame 1 of {len(scrolled)} instances, {viewer.SCROLL_CLIENTS} connections")
+    figures.scroll = viewer.scroll_rate(server, scrolled)
+    log(f"{server.name}: {figures.scroll.per_second:.0f} frames/s; {args.retrievals} rendered JPEGs")
+    figures.rendered = viewer.rendered_latency(server, stored, args.retrievals)
 
 
 def stow_phase(server: servers.Server, items: list[testdata.Instance], clients: int) -> workloads.Throughput:

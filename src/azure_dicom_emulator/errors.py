@@ -52,3 +52,4 @@ INVALID_UID_MESSAGE = (
 STUDY_NOT_FOUND = "The specified study cannot be found."
 SERIES_NOT_FOUND = "The specified series cannot be found."
 INSTANCE_NOT_FOUND = "The specified instance cannot be found."
+FRAME_NOT_FOUND = "The specified frame cannot be found."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,8 @@ class Settings(BaseSettings):
     operation_poll_seconds: float = 1.0
     operation_lease_seconds: float = 30.0
     reindex_batch_size: int = 100
+    # "strict": rendered images follow Azure's Accept rules; "lenient": also ``?accept=`` and ``*/*``.
+    rendered_accept: Literal["strict", "lenient"] = "strict"
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -132,13 +132,16 @@ async def test_study_single_part_is_406(client):
     assert response.status_code == 406
 
 
-async def test_jpeg2000_target_is_406_for_now(client):
-    ds = make_dataset()
+async def test_jpeg2000_target_is_encoded(client):
+    ds = make_dataset(rows=32, columns=32)
     await store(client, ds)
     response = await client.get(
         instance_path(ds), headers={"Accept": "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.90"}
     )
-    assert response.status_code == 406
+    assert response.status_code == 200
+    result = pydicom.dcmread(io.BytesIO(response.content))
+    assert result.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.90"
+    assert np.array_equal(result.pixel_array, ds.pixel_array)
 
 
 async def test_missing_resources_are_404_with_text(client):

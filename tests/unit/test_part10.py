@@ -72,7 +72,7 @@ def read_header_of(data: bytes):
     with tempfile.TemporaryFile() as fp:
         fp.write(data)
         fp.flush()
-        return read_header(fp, len(data))
+        return read_header(fp, len(data)).dataset
 
 
 def ends_at_element_boundary(data: bytes, keep: int) -> bool:

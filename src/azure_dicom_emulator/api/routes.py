@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from . import delete, extended_query_tags, operations, query, retrieve, service, store
+from . import delete, extended_query_tags, frames, operations, query, retrieve, service, store
 
 STUDY = "studies/{study}"
 SERIES = STUDY + "/series/{series}"
@@ -26,6 +26,9 @@ PARTITIONED = [
     (STUDY + "/series", query.study_series, ["GET"]),
     (STUDY + "/instances", query.study_instances, ["GET"]),
     (SERIES + "/instances", query.study_series_instances, ["GET"]),
+    (INSTANCE + "/frames/{frames}", frames.frames, ["GET"]),
+    (INSTANCE + "/rendered", frames.rendered, ["GET"]),
+    (INSTANCE + "/frames/{frame}/rendered", frames.rendered, ["GET"]),
     (STUDY, delete.delete, ["DELETE"]),
     (SERIES, delete.delete, ["DELETE"]),
     (INSTANCE, delete.delete, ["DELETE"]),

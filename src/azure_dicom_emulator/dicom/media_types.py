@@ -190,6 +190,27 @@ def negotiate_rendered(values: Sequence[str]) -> str:
     return media_type
 
 
+def negotiate_rendered_leniently(values: Sequence[str]) -> str:
+    """Like :func:`negotiate_rendered`, but as clients that send ``*/*`` or several types expect.
+
+    ``*/*`` and ``image/*`` mean ``image/jpeg``; of several ranges, the most preferred one that
+    names ``image/jpeg`` or ``image/png`` (or a wildcard) wins. Raises :class:`NotAcceptableError`
+    ("The request headers are not acceptable") when no range allows either.
+    """
+    ranges = sorted(_parse_checked(values), key=lambda r: -r.quality)
+    if not ranges:
+        return "image/jpeg"
+    for media_range in ranges:
+        if media_range.quality <= 0:
+            break
+        media_type, _ = _requested(media_range)
+        if media_type in _RENDERED_TYPES:
+            return media_type
+        if media_type in (_ANY, "image/*"):
+            return "image/jpeg"
+    raise NotAcceptableError(NOT_ACCEPTABLE_MESSAGE)
+
+
 def _parse_checked(values: Sequence[str]) -> list[MediaRange]:
     ranges = parse_accept(values)
     for media_range in ranges:

@@ -1,9 +1,11 @@
-"""Reading DICOM Part 10 files: the header without pixel data, and a check that the file is whole."""
+"""Reading DICOM Part 10 files: the header without pixel data, a check that the file is whole, and where
+the pixel data lies."""
 
 from __future__ import annotations
 
 import mmap
 import struct
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import pydicom
@@ -15,6 +17,7 @@ MAGIC = b"DICM"
 # Values larger than this are read only when accessed: metadata never needs bulk values.
 DEFER_SIZE = 64 * 1024
 
+_PIXEL_DATA = (0x7FE0, 0x0010)
 _ITEM = (0xFFFE, 0xE000)
 _ITEM_DELIMITER = (0xFFFE, 0xE00D)
 _SEQUENCE_DELIMITER = (0xFFFE, 0xE0DD)
@@ -28,8 +31,31 @@ class NotPart10Error(ValueError):
     """The bytes are not a complete DICOM Part 10 file."""
 
 
-def read_header(fp: BinaryIO, file_size: int) -> Dataset:
-    """The dataset (with file meta) of the Part 10 file in ``fp``, read up to its pixel data.
+@dataclass(frozen=True)
+class PixelDataLocation:
+    """Where the value of the top-level Pixel Data (7FE0,0010) element lies in a file."""
+
+    value_offset: int
+    """Offset of the first byte of the value (for encapsulated data: of the first item's tag)."""
+    length: int | None
+    """Length of the value; None for an undefined length (encapsulated pixel data)."""
+    vr: str
+    """The element's VR as written ("OB", "OW"; "" in implicit VR files)."""
+
+
+@dataclass(frozen=True)
+class Part10Header:
+    """The header of a Part 10 file and the location of its pixel data."""
+
+    dataset: Dataset
+    """The file meta and data set up to the pixel data."""
+    pixel_data: PixelDataLocation | None
+    """Where the top-level pixel data is; None when there is none, or when the data set is deflated."""
+
+
+def read_header(fp: BinaryIO, file_size: int) -> Part10Header:
+    """The dataset (with file meta) of the Part 10 file in ``fp``, read up to its pixel data, and where
+    the pixel data lies.
 
     Raises NotPart10Error unless the file has the ``DICM`` prefix, a transfer syntax, and an
     element structure that is complete: no value, item or sequence runs past the end of the file.
@@ -51,22 +77,25 @@ def read_header(fp: BinaryIO, file_size: int) -> Dataset:
         implicit_vr, little_endian = transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian
     except ValueError as exc:  # not a transfer syntax pydicom knows, e.g. a truncated UID
         raise NotPart10Error(f"The transfer syntax {transfer_syntax!r} is not supported.") from exc
-    if transfer_syntax != DeflatedExplicitVRLittleEndian:  # inflating already checks the stream's end
-        with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            check_structure(view, implicit_vr, little_endian)
-    return ds
+    if transfer_syntax == DeflatedExplicitVRLittleEndian:  # inflating already checks the stream's end
+        return Part10Header(ds, None)
+    with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        return Part10Header(ds, check_structure(view, implicit_vr, little_endian))
 
 
-def check_structure(buf: bytes | mmap.mmap, implicit_vr: bool, little_endian: bool) -> None:
+def check_structure(buf: bytes | mmap.mmap, implicit_vr: bool, little_endian: bool) -> PixelDataLocation | None:
     """Raises NotPart10Error unless every element of the Part 10 file in ``buf`` ends inside it.
 
-    Reads element headers only; values are skipped by their lengths.
+    Reads element headers only; values are skipped by their lengths. Returns where the value of
+    the top-level pixel data lies, or None when the data set has no pixel data.
     """
+    found: list[PixelDataLocation] = []
     try:
         dataset_start = _walk(buf, PREAMBLE_LENGTH + 4, len(buf), False, True, 0, meta_only=True)
-        _walk(buf, dataset_start, len(buf), implicit_vr, little_endian, 0)
+        _walk(buf, dataset_start, len(buf), implicit_vr, little_endian, 0, pixel_data=found)
     except struct.error as exc:
         raise NotPart10Error("The file ends inside an element header.") from exc
+    return found[0] if found else None
 
 
 def _walk(
@@ -78,8 +107,12 @@ def _walk(
     depth: int,
     meta_only: bool = False,
     stop_at: tuple[int, int] | None = None,
+    pixel_data: list[PixelDataLocation] | None = None,
 ) -> int:
-    """Skips elements from ``position``; returns where the walk stopped (``end`` or after ``stop_at``)."""
+    """Skips elements from ``position``; returns where the walk stopped (``end`` or after ``stop_at``).
+
+    When ``pixel_data`` is given, the location of a Pixel Data element met on the way is appended to it.
+    """
     if depth > _MAX_DEPTH:
         raise NotPart10Error("The file nests sequences too deeply.")
     tag_format = "<HH" if little else ">HH"
@@ -106,6 +139,9 @@ def _walk(
         else:
             (length,) = struct.unpack_from(short_format, buf, position + 6)
             position += 8
+        if pixel_data is not None and (group, element) == _PIXEL_DATA:
+            value_length = None if length == _UNDEFINED else length
+            pixel_data.append(PixelDataLocation(position, value_length, _vr_text(vr, implicit)))
         if length == _UNDEFINED:
             # An undefined-length UN holds a sequence encoded in implicit VR little endian.
             inner_implicit = implicit or vr == b"UN"
@@ -117,6 +153,10 @@ def _walk(
     if stop_at is not None:
         raise NotPart10Error("The file ends inside a sequence.")
     return position
+
+
+def _vr_text(vr: bytes, implicit: bool) -> str:
+    return "" if implicit or not vr.isalpha() or not vr.isupper() else vr.decode()
 
 
 def _skip_items(buf: bytes | mmap.mmap, position: int, end: int, implicit: bool, little: bool, depth: int) -> int:

@@ -1,4 +1,9 @@
-"""Transcoding a Part 10 file to Explicit VR Little Endian from the uncompressed syntaxes."""
+"""Transcoding instances and frames between the transfer syntaxes Azure converts (spec §4.2, §4.4).
+
+Sources: the uncompressed syntaxes, deflated, JPEG (baseline, extended, lossless), JPEG-LS,
+JPEG 2000 and RLE. Targets: Explicit VR Little Endian and JPEG 2000 lossless. Compressed data is
+decoded with pydicom's pixel backends (pylibjpeg and its plugins); colour is decoded to RGB.
+"""
 
 from __future__ import annotations
 
@@ -7,45 +12,104 @@ import io
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
+from pydicom.pixels import as_pixel_options, get_decoder, get_encoder, pack_bits
 from pydicom.uid import (
+    JPEG2000,
+    UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGLSTransferSyntaxes,
+    JPEGTransferSyntaxes,
+    RLELossless,
 )
+
+from .pixel_errors import TranscodeError
 
 UNCOMPRESSED_SOURCES = frozenset(
     {ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian}
 )
+# JPEG baseline, extended and lossless; JPEG-LS; JPEG 2000 (Part 1 only); RLE.
+COMPRESSED_SOURCES = frozenset(
+    {*JPEGTransferSyntaxes, *JPEGLSTransferSyntaxes, JPEG2000Lossless, JPEG2000, RLELossless}
+)
+TRANSCODABLE_SOURCES = UNCOMPRESSED_SOURCES | COMPRESSED_SOURCES
+TARGETS = frozenset({ExplicitVRLittleEndian, JPEG2000Lossless})
 _WORD_SIZES = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 
 
-class TranscodeError(ValueError):
-    """The file cannot be converted to the requested transfer syntax."""
+def transcode(data: bytes, target: str) -> bytes:
+    """The Part 10 file ``data`` re-encoded in ``target``, one of :data:`TARGETS`.
+
+    Returns ``data`` itself when it is already in ``target``. Raises TranscodeError for other
+    targets, for sources outside :data:`TRANSCODABLE_SOURCES`, and for files that cannot be
+    parsed, decoded or encoded.
+    """
+    if target == ExplicitVRLittleEndian:
+        return to_explicit_vr_little_endian(data)
+    if target == JPEG2000Lossless:
+        return to_jpeg_2000_lossless(data)
+    raise TranscodeError(f"Transcoding to {target} is not supported.")
 
 
 def to_explicit_vr_little_endian(data: bytes) -> bytes:
     """The Part 10 file ``data`` re-encoded as Explicit VR Little Endian, pixel values unchanged.
 
-    Raises TranscodeError for compressed sources and for files that cannot be parsed.
+    Compressed pixel data is decoded (colour to RGB, planar configuration 0). Raises
+    TranscodeError for sources outside :data:`TRANSCODABLE_SOURCES` and files that cannot be
+    parsed or decoded.
     """
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data))
-        source = ds.file_meta.TransferSyntaxUID
-    except Exception as exc:
-        raise TranscodeError(f"The file cannot be parsed: {exc}") from exc
-    if source not in UNCOMPRESSED_SOURCES:
-        raise TranscodeError(f"Transcoding from {source} is not supported.")
+    ds, source = _read(data)
     if source == ExplicitVRLittleEndian:
         return data
     try:
-        if source == ExplicitVRBigEndian:
-            _swap_words(ds, ds.get("BitsAllocated", 16))
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        out = io.BytesIO()
-        pydicom.dcmwrite(out, ds, implicit_vr=False, little_endian=True, enforce_file_format=True)
-    except Exception as exc:  # a file pydicom reads but cannot write in the new syntax
+        if source in COMPRESSED_SOURCES:
+            ds.decompress(generate_instance_uid=False)
+        else:
+            if source == ExplicitVRBigEndian:
+                _swap_words(ds, ds.get("BitsAllocated", 16))
+            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        return _write(ds)
+    except Exception as exc:  # untrusted data that defeats a decoder or cannot be written in the new syntax
         raise TranscodeError(f"The file cannot be re-encoded: {exc}") from exc
+
+
+def to_jpeg_2000_lossless(data: bytes) -> bytes:
+    """The Part 10 file ``data`` with its pixel data encoded as JPEG 2000 lossless, every frame.
+
+    Raises TranscodeError as :func:`to_explicit_vr_little_endian` does, and for pixel data that
+    JPEG 2000 cannot hold (e.g. 1-bit or 32-bit samples).
+    """
+    _, source = _read(data)
+    if source == JPEG2000Lossless:
+        return data
+    ds, _ = _read(to_explicit_vr_little_endian(data))
+    try:
+        ds.compress(JPEG2000Lossless, generate_instance_uid=False)
+        return _write(ds)
+    except Exception as exc:  # the encoder refuses the pixel description, or the data
+        raise TranscodeError(f"The pixel data cannot be encoded as JPEG 2000: {exc}") from exc
+
+
+def _read(data: bytes) -> tuple[Dataset, UID]:
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data))
+        source = ds.file_meta.TransferSyntaxUID
+        for _ in ds.iterall():  # reads every raw element, so that each has its VR before writing
+            pass
+    except Exception as exc:
+        raise TranscodeError(f"The file cannot be parsed: {exc}") from exc
+    if source not in TRANSCODABLE_SOURCES:
+        raise TranscodeError(f"Transcoding from {source} is not supported.")
+    return ds, source
+
+
+def _write(ds: Dataset) -> bytes:
+    out = io.BytesIO()
+    pydicom.dcmwrite(out, ds, implicit_vr=False, little_endian=True, enforce_file_format=True)
     return out.getvalue()
 
 
@@ -60,3 +124,61 @@ def _swap_words(ds: Dataset, bits_allocated: int) -> None:
         usable = len(element.value) - len(element.value) % width
         swapped = np.frombuffer(element.value[:usable], dtype=f">u{width}").astype(f"<u{width}").tobytes()
         element.value = swapped + element.value[usable:]
+
+
+# -- frames -------------------------------------------------------------------------------------
+
+
+def decode_frame(header: Dataset, frame: bytes, transfer_syntax: str, pixel_vr: str = "") -> tuple[np.ndarray, dict]:
+    """The pixels of one frame given as its bytes in ``transfer_syntax`` (native or one codestream).
+
+    ``header`` describes the pixels (Rows, Columns, BitsAllocated, ...). Colour is returned as
+    RGB. Also returns the pixel description of the array (pydicom's decoding options). Raises
+    TranscodeError when the syntax is not one Azure decodes or the frame cannot be decoded.
+    """
+    syntax = UID(transfer_syntax)
+    if syntax not in TRANSCODABLE_SOURCES:
+        raise TranscodeError(f"Decoding {transfer_syntax} is not supported.")
+    try:
+        options = as_pixel_options(header, number_of_frames=1)
+        if syntax.is_encapsulated:
+            source: bytes = encapsulate([frame])
+        else:
+            source = frame
+            if syntax == DeflatedExplicitVRLittleEndian:  # the frame comes from the inflated data set
+                syntax = ExplicitVRLittleEndian
+            options["pixel_keyword"] = "PixelData"
+            options["pixel_vr"] = pixel_vr or ("OW" if int(options.get("bits_allocated", 8)) > 8 else "OB")
+        return get_decoder(syntax).as_array(source, index=0, **options)
+    except Exception as exc:  # untrusted bytes and descriptions: any decoder failure
+        raise TranscodeError(f"The frame cannot be decoded: {exc}") from exc
+
+
+def transcode_frame(header: Dataset, frame: bytes, source: str, target: str, pixel_vr: str = "") -> bytes:
+    """One frame re-encoded in ``target``: native little endian pixels, or a JPEG 2000 lossless codestream.
+
+    Raises TranscodeError for other targets and for frames that cannot be decoded or encoded.
+    """
+    if target not in TARGETS:
+        raise TranscodeError(f"Transcoding to {target} is not supported.")
+    pixels, description = decode_frame(header, frame, source, pixel_vr)
+    try:
+        if target == ExplicitVRLittleEndian:
+            if int(description["bits_allocated"]) == 1:
+                return pack_bits(pixels)
+            return pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
+        encoder = get_encoder(JPEG2000Lossless)
+        return encoder.encode(
+            np.ascontiguousarray(pixels),
+            rows=description["rows"],
+            columns=description["columns"],
+            samples_per_pixel=description["samples_per_pixel"],
+            bits_allocated=description["bits_allocated"],
+            bits_stored=description["bits_stored"],
+            pixel_representation=description["pixel_representation"],
+            photometric_interpretation=str(description["photometric_interpretation"]),
+            planar_configuration=0,
+            number_of_frames=1,
+        )
+    except Exception as exc:  # the encoder refuses the pixel description, or the data
+        raise TranscodeError(f"The frame cannot be encoded: {exc}") from exc

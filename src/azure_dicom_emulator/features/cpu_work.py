@@ -1,10 +1,15 @@
-"""Small jobs for the CPU worker processes. Imports only pure DICOM code, to keep the workers small."""
+"""Small jobs for the CPU worker processes. Imports only pure DICOM code, to keep the workers small: the
+codecs and Pillow are loaded by the first job that needs them, not by workers that only store."""
 
 from __future__ import annotations
 
 import time
 
-from ..dicom.transcode import to_explicit_vr_little_endian
+import pydicom
+from pydicom.dataset import Dataset
+
+from ..dicom.frames import FrameIndex, header_of, read_frame
+from ..storage.blobs import RangeReader
 
 
 def warm_up(seconds: float) -> None:
@@ -14,7 +19,59 @@ def warm_up(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def transcode_file(path: str) -> bytes:
-    """The Part 10 file at ``path`` as Explicit VR Little Endian (see dicom.transcode)."""
+def transcode_file(path: str, target: str) -> bytes:
+    """The Part 10 file at ``path`` re-encoded in ``target`` (see dicom.transcode)."""
+    from ..dicom.transcode import transcode
+
     with open(path, "rb") as fp:
-        return to_explicit_vr_little_endian(fp.read())
+        return transcode(fp.read(), target)
+
+
+def index_file(path: str) -> str:
+    """The frame index of the Part 10 file at ``path``, as JSON (for rows stored before frames were indexed)."""
+    from ..dicom.part10 import read_header
+    from .inspect import frame_index_of
+
+    with open(path, "rb") as fp:
+        fp.seek(0, 2)
+        header = read_header(fp, fp.tell())
+    return frame_index_of(path, header).to_json()
+
+
+def stored_frames(path: str, index_json: str, numbers: list[int]) -> list[bytes]:
+    """The frames ``numbers`` of the file as stored; for a deflated file, from its inflated pixel data."""
+    index = FrameIndex.from_json(index_json)
+    if index.inflated:
+        value = pydicom.dcmread(path).PixelData
+        return [read_frame(index, number, lambda offset, length: value[offset : offset + length]) for number in numbers]
+    with RangeReader(path) as read:
+        return [read_frame(index, number, read) for number in numbers]
+
+
+def transcode_frames(path: str, index_json: str, numbers: list[int], source: str, target: str) -> list[bytes]:
+    """The frames ``numbers`` of the file, each re-encoded from ``source`` to ``target`` (see dicom.transcode)."""
+    from ..dicom.transcode import transcode_frame
+
+    index = FrameIndex.from_json(index_json)
+    header = _header(path, index)
+    frames = stored_frames(path, index_json, numbers)
+    return [transcode_frame(header, frame, source, target, index.pixel_vr) for frame in frames]
+
+
+def render_frame(path: str, index_json: str, number: int, source: str, media_type: str, quality: int) -> bytes:
+    """Frame ``number`` of the file rendered as a ``media_type`` image (see dicom.render)."""
+    from ..dicom.render import render
+    from ..dicom.transcode import decode_frame
+
+    index = FrameIndex.from_json(index_json)
+    header = _header(path, index)
+    (frame,) = stored_frames(path, index_json, [number])
+    pixels, description = decode_frame(header, frame, source, index.pixel_vr)
+    return render(header, pixels, description, media_type, quality)
+
+
+def _header(path: str, index: FrameIndex) -> Dataset:
+    """The pixel attributes the index describes, else the file's header."""
+    if index.pixels is not None:
+        return header_of(index.pixels)
+    return pydicom.dcmread(path, stop_before_pixels=True)

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import shutil
 from dataclasses import dataclass, field
 
-from pydicom.uid import ImplicitVRLittleEndian
+import pydicom
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ..dicom import store_response as codes
 from ..dicom.dicom_json import dataset_to_dicom_json
 from ..dicom.extended_values import TagSpec, tag_value
+from ..dicom.frames import NO_FRAMES, FrameIndex, index_frames, native_frames
 from ..dicom.index_values import SERIES_COLUMNS, STUDY_COLUMNS, index_values
-from ..dicom.part10 import MAGIC, PREAMBLE_LENGTH, NotPart10Error, lacks_preamble, read_header, zero_preamble
+from ..dicom.part10 import (
+    MAGIC,
+    PREAMBLE_LENGTH,
+    NotPart10Error,
+    Part10Header,
+    lacks_preamble,
+    read_header,
+    zero_preamble,
+)
 from ..dicom.validation import validate_instance
 
 
@@ -36,6 +47,7 @@ class Inspection:
     extended_values: dict = field(default_factory=dict)
     """The value of each extended query tag known when the upload was inspected (by tag), None when none."""
     multiple_values_indexed: bool = False
+    frame_index: str = ""
 
     @property
     def instance_id(self) -> tuple[str, str, str]:
@@ -55,9 +67,10 @@ def inspect_staged(
     size = _add_missing_preamble(path, size)
     with open(path, "r+b") as fp:
         try:
-            ds = read_header(fp, size)
+            header = read_header(fp, size)
         except NotPart10Error:
             return Inspection(failure_reason=codes.VALIDATION_FAILURE)
+        ds = header.dataset
         zero_preamble(fp)
         result = Inspection(
             sop_class_uid=_uid(ds, "SOPClassUID"),
@@ -91,7 +104,33 @@ def inspect_staged(
         result.study_values = index_values(as_dict, STUDY_COLUMNS)
         result.series_values = index_values(as_dict, SERIES_COLUMNS)
         result.extended_values = {spec.tag: tag_value(as_dict, spec, strict=False)[0] for spec in extended_tags}
+        result.frame_index = frame_index_of(path, header).to_json()
         return result
+
+
+def frame_index_of(path: str, header: Part10Header) -> FrameIndex:
+    """The frame index of the stored file at ``path`` whose header is ``header``.
+
+    A deflated file is inflated to find its pixel data; offsets are then into that pixel data's value.
+    The index also describes the pixels, so that decoding and rendering need not read the header again.
+    """
+    return _locate_frames(path, header).with_pixels(header.dataset)
+
+
+def _locate_frames(path: str, header: Part10Header) -> FrameIndex:
+    if header.dataset.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian:
+        try:
+            ds = pydicom.dcmread(path)
+            pixels = ds.get("PixelData")
+            if not isinstance(pixels, bytes):
+                return NO_FRAMES
+            return native_frames(ds, 0, len(pixels), pixel_vr=ds["PixelData"].VR, inflated=True)
+        except Exception:  # untrusted bytes: frames that cannot be located are no frames
+            return NO_FRAMES
+    if header.pixel_data is None:
+        return NO_FRAMES
+    with open(path, "rb") as fp, mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        return index_frames(header.dataset, view, header.pixel_data)
 
 
 def _add_missing_preamble(path: str, size: int) -> int:

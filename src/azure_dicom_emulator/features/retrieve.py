@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_resource
-from ..dicom.transcode import UNCOMPRESSED_SOURCES, TranscodeError
+from ..dicom.pixel_errors import TranscodeError
 from ..errors import (
     INSTANCE_NOT_FOUND,
     SERIES_NOT_FOUND,
@@ -23,7 +23,6 @@ from .services import Services
 from .uids import normalized, require_valid
 
 ANY_TRANSFER_SYNTAX = "*"
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 MAX_TRANSCODE_BYTES = 104857600
 NOT_ACCEPTABLE = "The request headers are not acceptable"
 MULTIPLE_INSTANCES = (
@@ -34,7 +33,7 @@ TOO_LARGE = (
     "Requested DICOM instance size is above the supported limit of {limit}. The entire instance can be "
     "retrieved with the original transfer syntax by specifying 'transfer-syntax=*' in the Accept header."
 )
-TRANSCODE_FAILED = "The requested transfer syntax '{ts}' is not supported for the instance."
+TRANSCODE_FAILED = "The specified transcoding is not supported."
 
 
 @dataclass
@@ -87,18 +86,21 @@ async def retrieve(
         if target in (ANY_TRANSFER_SYNTAX, row.transfer_syntax_uid):
             payloads.append(InstancePayload(row.transfer_syntax_uid, row.size, path=path))
         else:
-            payloads.append(await _transcode(services, path, row.size, row.transfer_syntax_uid, target))
+            payloads.append(await _transcode(services, path, row.size, target))
     return RetrieveResult(media.multipart, payloads)
 
 
-async def _transcode(services: Services, path: Path, size: int, source: str, target: str) -> InstancePayload:
-    if size > MAX_TRANSCODE_BYTES:
-        raise NotAcceptable(TOO_LARGE.format(limit=MAX_TRANSCODE_BYTES))
-    if target != EXPLICIT_VR_LITTLE_ENDIAN or source not in UNCOMPRESSED_SOURCES:
-        raise NotAcceptable(TRANSCODE_FAILED.format(ts=target))
+async def _transcode(services: Services, path: Path, size: int, target: str) -> InstancePayload:
+    require_transcodable_size(size)
     loop = asyncio.get_running_loop()
     try:
-        data = await loop.run_in_executor(services.cpu_pool, cpu_work.transcode_file, str(path))
+        data = await loop.run_in_executor(services.cpu_pool, cpu_work.transcode_file, str(path), target)
     except TranscodeError as exc:
-        raise NotAcceptable(TRANSCODE_FAILED.format(ts=target)) from exc
+        raise NotAcceptable(TRANSCODE_FAILED) from exc
     return InstancePayload(target, len(data), data=data)
+
+
+def require_transcodable_size(size: int) -> None:
+    """Raises Azure's 406 for a file too large to transcode in memory."""
+    if size > MAX_TRANSCODE_BYTES:
+        raise NotAcceptable(TOO_LARGE.format(limit=MAX_TRANSCODE_BYTES))

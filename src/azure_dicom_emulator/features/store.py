@@ -318,6 +318,7 @@ async def _commit_batch(
                     "blob_key": key,
                     "size": inspection.stored_size,
                     "metadata": inspection.metadata.decode(),
+                    "frame_index": inspection.frame_index,
                     "created_at": now,
                 }
                 previous = existing.get(inspection.instance_id)

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import TracebackType
 
 STAGING = ".staging"
 
@@ -91,3 +92,33 @@ class FileBlobStore:
             except OSError:
                 return
             folder = folder.parent
+
+
+class RangeReader:
+    """Reads byte ranges of one file: ``with RangeReader(path) as read: read(offset, length)``."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> RangeReader:
+        self.fd = os.open(self.path, os.O_RDONLY)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        os.close(self.fd)
+
+    def __call__(self, offset: int, length: int) -> bytes:
+        """The ``length`` bytes at ``offset``; raises ValueError when the file ends before them."""
+        chunks = []
+        remaining = length
+        while remaining:
+            chunk = os.pread(self.fd, remaining, offset)
+            if not chunk:
+                raise ValueError(f"{self.path} ends before byte {offset + remaining}.")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+            offset += len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -184,6 +184,14 @@ def _scoped_statements(*columns) -> dict[tuple[bool, bool], Select]:
 
 _FILES = _scoped_statements(instance.c.blob_key, instance.c.size, instance.c.transfer_syntax_uid)
 _METADATA = _scoped_statements(instance.c.version, instance.c.metadata)
+_PIXELS = _scoped(
+    instance.c.blob_key,
+    instance.c.size,
+    instance.c.transfer_syntax_uid,
+    instance.c.frame_index,
+    by_series=True,
+    by_instance=True,
+)
 _DELETABLE = _scoped_statements(
     instance.c.instance_key,
     instance.c.study_uid,
@@ -225,6 +233,14 @@ async def instance_metadata(
 ) -> list[Row]:
     """Version and stored DICOM JSON of every instance in the scope."""
     return await _select_scoped(conn, _METADATA, partition_key, study_uid, series_uid, sop_uid)
+
+
+async def instance_pixels(
+    conn: AsyncConnection, partition_key: int, study_uid: str, series_uid: str, sop_uid: str
+) -> Row | None:
+    """Blob key, size, transfer syntax and frame index of one instance, if it exists."""
+    params = {"partition_key": partition_key, "study_uid": study_uid, "series_uid": series_uid, "sop_uid": sop_uid}
+    return (await conn.execute(_PIXELS, params)).first()
 
 
 # -- delete -------------------------------------------------------------------------------------

@@ -122,6 +122,8 @@ instance = Table(
     Column("size", BigInteger, nullable=False),
     Column("metadata", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Where each frame lies in the file (dicom.frames.FrameIndex as JSON); NULL for rows written before it.
+    Column("frame_index", Text),
     UniqueConstraint("partition_key", "study_uid", "series_uid", "sop_uid"),
     Index(None, "series_key", "version"),
     Index(None, "study_key", "version"),

@@ -1,0 +1,199 @@
+"""What a viewer asks for: single frames of a multi-frame instance, frames while scrolling a series,
+and rendered JPEG thumbnails.
+
+These requests go through the standard library's ``http.client``: a viewer's HTTP stack is native
+code, and on two cores httpx would spend more CPU receiving a frame than the servers spend sending it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import multipart_body
+from PIL import Image
+from servers import Server
+from testdata import COLUMNS, ROWS, Instance, ct_header, ct_pixels, file_meta, make_uid
+from workloads import (
+    LATENCY_PHASE_TIMEOUT_S,
+    VERIFY_SAMPLE,
+    WARMUP_REQUESTS,
+    Latency,
+    WorkloadError,
+    check_stow_response,
+    instance_url,
+    new_client,
+    percentiles,
+    post_stow,
+    spread,
+)
+
+FRAMES = 100
+FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+SCROLL_CLIENTS = 6
+MULTIFRAME_STUDY = 900  # a study number far from the single-frame studies
+
+
+@dataclass
+class MultiFrame:
+    """The 100-frame instance as sent, and the bytes of each of its frames."""
+
+    instance: Instance
+    frames: list[bytes]
+    data: bytes
+
+
+@dataclass
+class Rate:
+    """Frames fetched per second over a whole phase."""
+
+    frames: int
+    seconds: float
+    clients: int
+
+    @property
+    def per_second(self) -> float:
+        """Frames per wall-clock second."""
+        return self.frames / self.seconds
+
+
+def multiframe(tag: int) -> MultiFrame:
+    """A 100-frame 512x512 16-bit CT instance (about 52 MB) under run tag ``tag``."""
+    ds = ct_header(MULTIFRAME_STUDY, 0)
+    sop = make_uid(tag, "instance", MULTIFRAME_STUDY)
+    ds.file_meta = file_meta(sop)
+    ds.SOPInstanceUID = sop
+    ds.StudyInstanceUID = make_uid(tag, "study", MULTIFRAME_STUDY)
+    ds.SeriesInstanceUID = make_uid(tag, "series", MULTIFRAME_STUDY)
+    ds.NumberOfFrames = FRAMES
+    frames = [ct_pixels(MULTIFRAME_STUDY, number).tobytes() for number in range(FRAMES)]
+    ds.PixelData = b"".join(frames)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    instance = Instance(
+        path=None,  # type: ignore[arg-type]  # held in memory, never cached
+        tag=tag,
+        study_uid=ds.StudyInstanceUID,
+        series_uid=ds.SeriesInstanceUID,
+        sop_uid=sop,
+        size=len(out.getvalue()),
+    )
+    return MultiFrame(instance, frames, out.getvalue())
+
+
+class Connection:
+    """One persistent HTTP/1.1 connection to a server, as a viewer keeps."""
+
+    def __init__(self, server: Server) -> None:
+        parts = urlsplit(server.base_url)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.connection.close()
+
+    def get(self, url: str, accept: str) -> tuple[str, bytes]:
+        """GET ``url`` (absolute, on this server); the Content-Type and the body of a 200 answer."""
+        self.connection.request("GET", url.removeprefix(self.origin), headers={"Accept": accept})
+        response = self.connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise WorkloadError(f"GET {url} answered {response.status}: {body[:300]!r}")
+        return response.getheader("Content-Type", ""), body
+
+    def timed_get(self, url: str, accept: str) -> tuple[float, str, bytes]:
+        """Like :meth:`get`, with the elapsed milliseconds first."""
+        started = time.perf_counter()
+        content_type, body = self.get(url, accept)
+        return (time.perf_counter() - started) * 1000.0, content_type, body
+
+
+def store_multiframe(server: Server, item: MultiFrame) -> None:
+    """Store the multi-frame instance with one STOW-RS request."""
+    with new_client() as client:
+        check_stow_response(post_stow(client, server, multipart_body.build_body([item.data])), 1)
+
+
+def frame_url(server: Server, instance: Instance, number: int) -> str:
+    """The WADO-RS URL of one frame."""
+    return f"{instance_url(server, instance)}/frames/{number}"
+
+
+def frame_latency(server: Server, item: MultiFrame, requests: int) -> Latency:
+    """Sequential requests for single frames of the multi-frame instance, in a random order."""
+    rng = random.Random(7)
+    samples: list[float] = []
+    verified = 0
+    deadline = time.monotonic() + LATENCY_PHASE_TIMEOUT_S
+    with Connection(server) as client:
+        for _ in range(WARMUP_REQUESTS):
+            client.get(frame_url(server, item.instance, rng.randint(1, FRAMES)), FRAME_ACCEPT)
+        for number in range(requests):
+            if time.monotonic() > deadline:
+                break
+            frame = rng.randint(1, FRAMES)
+            elapsed_ms, content_type, body = client.timed_get(frame_url(server, item.instance, frame), FRAME_ACCEPT)
+            samples.append(elapsed_ms)
+            if number < VERIFY_SAMPLE:
+                received = multipart_body.first_part(body, content_type)
+                if received != item.frames[frame - 1]:
+                    raise WorkloadError(f"frame {frame} came back different from the stored frame")
+                verified += 1
+    return Latency(len(samples), *percentiles(samples), verified=verified)
+
+
+def scroll_rate(server: Server, items: list[Instance], clients: int = SCROLL_CLIENTS) -> Rate:
+    """Frame 1 of every instance in order, fetched by ``clients`` concurrent connections as a viewer does."""
+    pending = list(reversed(items))
+    lock = threading.Lock()
+    sizes = {ROWS * COLUMNS * 2}
+
+    def worker() -> int:
+        fetched = 0
+        with Connection(server) as client:
+            while True:
+                with lock:
+                    if not pending:
+                        return fetched
+                    instance = pending.pop()
+                content_type, body = client.get(frame_url(server, instance, 1), FRAME_ACCEPT)
+                frame = multipart_body.first_part(body, content_type)
+                if len(frame) not in sizes:
+                    raise WorkloadError(f"a frame of {len(frame)} bytes came back")
+                fetched += 1
+
+    with ThreadPoolExecutor(max_workers=clients) as executor:
+        started = time.perf_counter()
+        fetched = sum(future.result() for future in [executor.submit(worker) for _ in range(clients)])
+        elapsed = time.perf_counter() - started
+    return Rate(fetched, elapsed, clients)
+
+
+def rendered_latency(server: Server, items: list[Instance], requests: int) -> Latency:
+    """Sequential rendered JPEGs of single-frame 512x512 CT instances; a sample is decoded and measured."""
+    samples: list[float] = []
+    verified = 0
+    deadline = time.monotonic() + LATENCY_PHASE_TIMEOUT_S
+    with Connection(server) as client:
+        for instance in spread(items, WARMUP_REQUESTS):
+            client.get(instance_url(server, instance) + "/rendered", "image/jpeg")
+        for number, instance in enumerate(spread(items, requests)):
+            if time.monotonic() > deadline:
+                break
+            elapsed_ms, _, body = client.timed_get(instance_url(server, instance) + "/rendered", "image/jpeg")
+            samples.append(elapsed_ms)
+            if number < VERIFY_SAMPLE:
+                size = Image.open(io.BytesIO(body)).size
+                if size != (COLUMNS, ROWS):
+                    raise WorkloadError(f"a rendered image of {size} came back")
+                verified += 1
+    return Latency(len(samples), *percentiles(samples), verified=verified)

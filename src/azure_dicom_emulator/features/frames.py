@@ -1,0 +1,110 @@
+"""WADO-RS frames (spec §4.4): ranged reads of the stored file, transcoded only when asked."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from ..dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_frames
+from ..dicom.pixel_errors import TranscodeError
+from ..errors import BadRequest, NotAcceptable
+from . import cpu_work, pixels
+from .retrieve import ANY_TRANSFER_SYNTAX, TRANSCODE_FAILED, require_transcodable_size
+from .scope import Scope
+from .services import Services
+from .uids import require_valid
+
+INVALID_FRAMES = (
+    "The specified frames value is not valid. At least one frame must be present, and all requested frames "
+    "must have value greater than 0."
+)
+SINGLE_FRAME_ONLY = "The accept header is supported for single frame retrieval, use multi-part accept header instead."
+INLINE_READ_BYTES = 1024 * 1024
+_NUMBER = re.compile(r"^\s*[+-]?\d+\s*$")
+# Native frames in these syntaxes are the same bytes as in Explicit VR Little Endian.
+_LITTLE_ENDIAN_NATIVE = frozenset({ImplicitVRLittleEndian, ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian})
+
+
+@dataclass
+class FramesResult:
+    """The frames to send, their media type and transfer syntax, and whether as multipart/related."""
+
+    multipart: bool
+    media_type: str
+    transfer_syntax_uid: str
+    frames: list[bytes]
+
+
+def parse_frame_numbers(text: str) -> list[int]:
+    """The 1-based frame numbers of a comma-separated list; 400 unless each is an integer above 0."""
+    pieces = text.split(",")
+    if not all(_NUMBER.match(piece) for piece in pieces):
+        raise BadRequest(INVALID_FRAMES)
+    numbers = [int(piece) for piece in pieces]
+    if any(number < 1 for number in numbers):
+        raise BadRequest(INVALID_FRAMES)
+    return numbers
+
+
+async def retrieve_frames(
+    services: Services, scope: Scope, accept: list[str], study_uid: str, series_uid: str, sop_uid: str, frames: str
+) -> FramesResult:
+    """The requested frames of one instance in the negotiated media type and transfer syntax.
+
+    Frames in the stored syntax (or in Explicit VR Little Endian from a little-endian native file)
+    are ranged reads of the stored file; any other syntax is decoded and re-encoded in the CPU pool.
+    """
+    require_valid(study_uid, series_uid, sop_uid)
+    numbers = parse_frame_numbers(frames)
+    try:
+        media = negotiate_frames(accept)
+    except NotAcceptableError as exc:
+        raise NotAcceptable(str(exc)) from exc
+    except BadAcceptError as exc:
+        raise BadRequest(str(exc)) from exc
+    if not media.multipart and len(numbers) > 1:
+        raise BadRequest(SINGLE_FRAME_ONLY)
+    stored = await pixels.load(services, scope, study_uid, series_uid, sop_uid)
+    stored.require_frames(numbers)
+    source = stored.transfer_syntax_uid
+    target = media.transfer_syntax
+    loop = asyncio.get_running_loop()
+    if _stored_bytes_serve(source, target):
+        label = ExplicitVRLittleEndian if source == DeflatedExplicitVRLittleEndian else source
+        data = await _stored_frames(services, stored, numbers)
+        return FramesResult(media.multipart, media.media_type, label if target == ANY_TRANSFER_SYNTAX else target, data)
+    require_transcodable_size(stored.size)
+    try:
+        data = await loop.run_in_executor(
+            services.cpu_pool,
+            cpu_work.transcode_frames,
+            str(stored.path),
+            stored.frame_index_json,
+            numbers,
+            source,
+            target,
+        )
+    except TranscodeError as exc:
+        raise NotAcceptable(TRANSCODE_FAILED) from exc
+    return FramesResult(media.multipart, media.media_type, target, data)
+
+
+def _stored_bytes_serve(source: str, target: str) -> bool:
+    """Whether frames asked for in ``target`` are the stored frames of a ``source`` file, as they are."""
+    if target in (ANY_TRANSFER_SYNTAX, source):
+        return True
+    return target == ExplicitVRLittleEndian and source in _LITTLE_ENDIAN_NATIVE
+
+
+async def _stored_frames(services: Services, stored: pixels.StoredPixels, numbers: list[int]) -> list[bytes]:
+    """The frames as stored: read right here when small (a page-cache read costs less than a thread hop),
+    in an I/O thread when large, and inflated in the CPU pool for deflated files."""
+    arguments = (str(stored.path), stored.frame_index_json, numbers)
+    if stored.frame_index.inflated:
+        return await asyncio.get_running_loop().run_in_executor(services.cpu_pool, cpu_work.stored_frames, *arguments)
+    if sum(stored.frame_index.size(number) for number in numbers) <= INLINE_READ_BYTES:
+        return cpu_work.stored_frames(*arguments)
+    return await asyncio.get_running_loop().run_in_executor(services.io_pool, cpu_work.stored_frames, *arguments)

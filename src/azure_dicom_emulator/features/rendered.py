@@ -1,0 +1,97 @@
+"""WADO-RS rendered images of an instance or one of its frames (spec §4.5)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from ..dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_rendered, negotiate_rendered_leniently
+from ..dicom.pixel_errors import RenderError, TranscodeError
+from ..errors import FRAME_NOT_FOUND, BadRequest, NotAcceptable, NotFound
+from . import cpu_work, pixels
+from .frames import INVALID_FRAMES, parse_frame_numbers
+from .retrieve import MAX_TRANSCODE_BYTES
+from .scope import Scope
+from .services import Services
+from .uids import require_valid
+
+INVALID_QUALITY = "Image quality must be between 1 and 100 inclusive"
+TOO_LARGE = "Requested DICOM instance size is above the supported limit of {limit} for rendering."
+RENDER_FAILED = "The specified DICOM image cannot be rendered."
+DEFAULT_QUALITY = 100
+
+
+@dataclass
+class RenderedImage:
+    """An encoded image and its media type."""
+
+    media_type: str
+    data: bytes
+
+
+async def rendered(
+    services: Services,
+    scope: Scope,
+    accept: list[str],
+    study_uid: str,
+    series_uid: str,
+    sop_uid: str,
+    frame: str | None,
+    quality: str | None,
+    lenient: bool = False,
+) -> RenderedImage:
+    """The instance's first frame, or frame ``frame`` (1-based text), rendered as ``image/jpeg`` or ``image/png``.
+
+    ``lenient`` also accepts ``*/*`` and several media ranges (see media_types). Checks run in
+    Azure's order: UIDs and frame number (400), Accept (406), quality (400), instance (404),
+    size (406), frame (404); a frame that cannot be decoded or displayed is 406.
+    """
+    require_valid(study_uid, series_uid, sop_uid)
+    number = 1 if frame is None else _single_frame(frame)
+    try:
+        media_type = negotiate_rendered_leniently(accept) if lenient else negotiate_rendered(accept)
+    except NotAcceptableError as exc:
+        raise NotAcceptable(str(exc)) from exc
+    except BadAcceptError as exc:
+        raise BadRequest(str(exc)) from exc
+    level = _quality(quality)
+    stored = await pixels.load(services, scope, study_uid, series_uid, sop_uid)
+    if stored.size > MAX_TRANSCODE_BYTES:
+        raise NotAcceptable(TOO_LARGE.format(limit=MAX_TRANSCODE_BYTES))
+    if stored.frame_index.count == 0:
+        raise NotFound(FRAME_NOT_FOUND)
+    stored.require_frames([number])
+    loop = asyncio.get_running_loop()
+    try:
+        data = await loop.run_in_executor(
+            services.cpu_pool,
+            cpu_work.render_frame,
+            str(stored.path),
+            stored.frame_index_json,
+            number,
+            stored.transfer_syntax_uid,
+            media_type,
+            level,
+        )
+    except (TranscodeError, RenderError) as exc:
+        raise NotAcceptable(RENDER_FAILED) from exc
+    return RenderedImage(media_type, data)
+
+
+def _single_frame(text: str) -> int:
+    numbers = parse_frame_numbers(text)
+    if len(numbers) != 1:
+        raise BadRequest(INVALID_FRAMES)
+    return numbers[0]
+
+
+def _quality(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_QUALITY
+    try:
+        level = int(text.strip())
+    except ValueError as exc:
+        raise BadRequest(INVALID_QUALITY) from exc
+    if not 1 <= level <= 100:
+        raise BadRequest(INVALID_QUALITY)
+    return level
