@@ -12,6 +12,7 @@ from ..settings import Settings
 from ..storage.blobs import FileBlobStore
 from ..storage.database import Database
 from . import cpu_work
+from .events.dispatcher import Dispatcher
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Services:
     cpu_pool: ProcessPoolExecutor
     io_pool: ThreadPoolExecutor
     cpu_workers: int
+    events: Dispatcher
     partition_keys: dict[str, int] = field(default_factory=dict)
 
     @classmethod
@@ -39,6 +41,7 @@ class Services:
             cpu_pool=pool,
             io_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-io"),
             cpu_workers=workers,
+            events=Dispatcher(settings),
         )
 
     async def start_workers(self) -> None:
@@ -49,7 +52,8 @@ class Services:
         )
 
     async def close(self) -> None:
-        """Stops the worker pool and closes the database."""
+        """Stops event delivery and the worker pool, and closes the database."""
+        await self.events.stop()
         self.cpu_pool.shutdown(wait=False, cancel_futures=True)
         self.io_pool.shutdown(wait=False, cancel_futures=True)
         await self.db.dispose()

@@ -23,6 +23,7 @@ from ..dicom import store_response as codes
 from ..dicom.store_response import FailedInstance, StoredInstance, store_response
 from ..storage import index
 from ..storage.blobs import instance_key
+from . import changes as change_log
 from .inspect import Inspection, inspect_staged
 from .scope import Scope
 from .services import Services
@@ -321,10 +322,11 @@ async def _commit_batch(
                     )
                 changes.append((inspection.instance_id, version))
             await index.insert_instances(conn, new_rows)
-            await index.append_changes(conn, scope.partition_key, index.ChangeAction.CREATE, changes)
+            await change_log.record(conn, services, scope, index.ChangeAction.CREATE, changes)
     except BaseException:
         blobs.delete(published)
         raise
+    services.events.wake()
     blobs.delete(superseded)
     return refused
 
