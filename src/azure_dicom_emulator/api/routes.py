@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from . import delete, retrieve, service, store
+from . import changefeed, delete, events, retrieve, service, store
 
 STUDY = "studies/{study}"
 SERIES = STUDY + "/series/{series}"
@@ -26,12 +26,14 @@ PARTITIONED = [
 ]
 UNPARTITIONED = [
     ("partitions", service.list_partitions, ["GET"]),
+    ("changefeed", changefeed.feed, ["GET"]),
+    ("changefeed/latest", changefeed.latest, ["GET"]),
 ]
 
 
 def routes() -> list[BaseRoute]:
     """Every route of the emulator."""
-    table: list[BaseRoute] = [Route("/health/check", service.health, methods=["GET"])]
+    table: list[BaseRoute] = [Route("/health/check", service.health, methods=["GET"]), *events.routes()]
     for path, endpoint, methods in UNPARTITIONED:
         table.append(Route(f"/{{version}}/{path}", endpoint, methods=methods))
     for path, endpoint, methods in PARTITIONED:

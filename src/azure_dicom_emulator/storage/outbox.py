@@ -94,9 +94,7 @@ async def release(conn: AsyncConnection, name: str, owner: str) -> None:
     )
 
 
-async def advance(
-    conn: AsyncConnection, name: str, owner: str, position: int, lease_until: datetime
-) -> bool:
+async def advance(conn: AsyncConnection, name: str, owner: str, position: int, lease_until: datetime) -> bool:
     """Moves the cursor of sink ``name`` to ``position`` and clears its retry state; False if the lease was lost."""
     result = await conn.execute(
         update(event_sink)

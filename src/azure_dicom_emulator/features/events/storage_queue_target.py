@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
@@ -44,10 +45,8 @@ class StorageQueueTarget:
             raise DeliveryFailed(f"queue '{self.config.queue_name}': {exc.message or exc}") from exc
 
     async def _create_queue(self) -> None:
-        try:
+        with contextlib.suppress(ResourceExistsError):
             await self.client.create_queue()
-        except ResourceExistsError:
-            pass
         self.queue_ready = True
 
     async def close(self) -> None:

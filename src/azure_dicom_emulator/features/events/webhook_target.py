@@ -68,7 +68,9 @@ class WebhookTarget:
             "POST", content=json.dumps([event]), headers=self._headers("SubscriptionValidation", 0, "application/json")
         )
         if response.status_code != 200:
-            raise DeliveryFailed(f"subscription validation refused: status {response.status_code}", response.status_code)
+            raise DeliveryFailed(
+                f"subscription validation refused: status {response.status_code}", response.status_code
+            )
         try:
             answer = response.json()
         except ValueError:
