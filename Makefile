@@ -23,7 +23,12 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/azure-dicom-emulator serve
 
-test: $(TEST_STAMP)
+# Azurite (the Azure Storage emulator) for the storage-queue sink's tests, pinned in package-lock.json.
+$(AZURITE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: $(TEST_STAMP) $(AZURITE)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(TEST_STAMP)
