@@ -183,7 +183,7 @@ class Azurite:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+            self.process.kill()
             self.process.wait(15)
         self.log.close()
 

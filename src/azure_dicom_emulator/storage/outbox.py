@@ -72,15 +72,23 @@ async def sinks(conn: AsyncConnection, names: Sequence[str]) -> list[Row]:
     return list(result)
 
 
-async def claim(conn: AsyncConnection, name: str, owner: str, now: datetime, lease_until: datetime) -> bool:
-    """Takes or renews the lease on sink ``name`` for ``owner``; False while another worker holds it."""
+async def claim(
+    conn: AsyncConnection,
+    name: str,
+    owner: str,
+    now: datetime,
+    lease_until: datetime,
+    dead_owner: str | None = None,
+) -> bool:
+    """Takes or renews the lease on sink ``name`` for ``owner``; False while another worker holds it.
+
+    ``dead_owner`` names a holder known to be gone, whose lease may be taken before it expires.
+    """
+    holders = [event_sink.c.owner == owner, event_sink.c.lease_until.is_(None), event_sink.c.lease_until < now]
+    if dead_owner is not None:
+        holders.append(event_sink.c.owner == dead_owner)
     result = await conn.execute(
-        update(event_sink)
-        .where(
-            event_sink.c.name == name,
-            or_(event_sink.c.owner == owner, event_sink.c.lease_until.is_(None), event_sink.c.lease_until < now),
-        )
-        .values(owner=owner, lease_until=lease_until)
+        update(event_sink).where(event_sink.c.name == name, or_(*holders)).values(owner=owner, lease_until=lease_until)
     )
     return result.rowcount == 1
 

@@ -135,6 +135,21 @@ def _validation_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}{VALIDATION_PATH}"
 
 
+def _is_dead_local_owner(owner: str) -> bool:
+    """Whether ``owner`` names a process of this host that no longer runs."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:30] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _forever(loop: Callable[[], Awaitable[None]], name: str) -> asyncio.Task:
     """Runs ``loop`` until cancelled, starting it again (after a pause) when it fails."""
 
@@ -177,12 +192,22 @@ class SinkRunner:
         self.handshake_failures = 0
 
     async def keep_lease(self) -> None:
-        """Takes the lease when it is free and renews it while held."""
+        """Takes the lease when it is free and renews it while held.
+
+        A holder on this host whose process is gone (a server killed and started again) is
+        replaced at once rather than after its lease runs out.
+        """
+        dead_owner: str | None = None
         while True:
             now = _now()
             try:
                 async with self.db.write() as conn:
-                    owned = await outbox.claim(conn, self.name, self.owner, now, now + timedelta(seconds=LEASE_SECONDS))
+                    lease_until = now + timedelta(seconds=LEASE_SECONDS)
+                    owned = await outbox.claim(conn, self.name, self.owner, now, lease_until, dead_owner)
+                    holder = None if owned else (await outbox.sink(conn, self.name)).owner
+                dead_owner = holder if holder and _is_dead_local_owner(holder) else None
+                if dead_owner is not None:
+                    continue
             except Exception:
                 log.exception("sink '%s': cannot renew the lease", self.name)
                 owned = False
