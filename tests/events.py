@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -14,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.queue import QueueClient
 
 REPO = Path(__file__).resolve().parent.parent
 AZURITE_QUEUE = REPO / "node_modules" / ".bin" / "azurite-queue"
@@ -50,6 +53,7 @@ class Receiver:
         self.status = 200
         self.hang = threading.Event()
         self.events: list[dict] = []
+        self.arrivals: list[float] = []  # time.time() at which each event arrived
         self.requests: list[tuple[str, dict, object]] = []  # (method, headers, body)
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
@@ -85,8 +89,10 @@ class Receiver:
                     return
                 status = receiver.status
                 if status in range(200, 300):
+                    received = body if isinstance(body, list) else [body]
                     with receiver.lock:
-                        receiver.events.extend(body if isinstance(body, list) else [body])
+                        receiver.events.extend(received)
+                        receiver.arrivals.extend([time.time()] * len(received))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -186,6 +192,31 @@ class Azurite:
             self.process.kill()
             self.process.wait(15)
         self.log.close()
+
+
+class QueueReader:
+    """Takes every message off a queue, decoding Event Grid's base64, noting when each was read.
+
+    With ``keep`` the messages are only hidden for an hour instead of deleted: half the requests.
+    """
+
+    def __init__(self, connection_string: str, name: str, keep: bool = False) -> None:
+        self.client = QueueClient.from_connection_string(connection_string, name)
+        self.keep = keep
+        self.events: list[dict] = []
+        self.arrivals: list[float] = []
+
+    def drain(self) -> list[dict]:
+        """Every event read so far, after reading what the queue holds now."""
+        try:
+            for message in self.client.receive_messages(messages_per_page=32, visibility_timeout=3600):
+                self.events.append(json.loads(base64.b64decode(message.content)))
+                self.arrivals.append(time.time())
+                if not self.keep:
+                    self.client.delete_message(message)
+        except ResourceNotFoundError:
+            pass  # the queue appears with the first delivery
+        return self.events
 
 
 def azurite_unavailable_reason() -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import signal
 import subprocess
@@ -12,10 +11,9 @@ import httpx
 import pytest
 from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent
-from azure.storage.queue import QueueClient
 
 from ..conftest import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
-from ..events import Azurite, Receiver, azurite_unavailable_reason, sequence_numbers, wait_until
+from ..events import Azurite, QueueReader, Receiver, azurite_unavailable_reason, sequence_numbers, wait_until
 from ..factories import make_dataset, multipart, to_bytes
 from .conftest import Server, _executable
 
@@ -73,24 +71,6 @@ def feed_sequences(server: Server) -> list[int]:
     return [entry["sequence"] for entry in entries]
 
 
-class QueueReader:
-    """Reads every message of a queue, decoding Event Grid's base64."""
-
-    def __init__(self, azurite: Azurite, name: str) -> None:
-        self.client = QueueClient.from_connection_string(azurite.connection_string, name)
-        self.events: list[dict] = []
-
-    def drain(self) -> list[dict]:
-        try:
-            for message in self.client.receive_messages(messages_per_page=32, visibility_timeout=60):
-                self.events.append(json.loads(base64.b64decode(message.content)))
-                self.client.delete_message(message)
-        except Exception as exc:  # the queue appears with the first delivery
-            if "QueueNotFound" not in str(exc):
-                raise
-        return self.events
-
-
 def test_queue_and_webhook_get_every_event_in_order_across_an_outage(tmp_path, database, azurite, receiver):
     sinks = [
         {"type": "webhook", "url": receiver.url, **PATIENT},
@@ -102,7 +82,7 @@ def test_queue_and_webhook_get_every_event_in_order_across_an_outage(tmp_path, d
             **PATIENT,
         },
     ]
-    queue = QueueReader(azurite, sinks[1]["queue_name"])
+    queue = QueueReader(azurite.connection_string, sinks[1]["queue_name"])
     server = Server(tmp_path / "data", database, DICOM_EMULATOR_EVENTS=json.dumps(sinks)).start()
     try:
         first = store(server, 3)

@@ -12,7 +12,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-import httpx
+import aiohttp
 
 from .config import WebhookSink
 from .envelope import in_schema
@@ -34,7 +34,8 @@ class WebhookTarget:
         self.url = str(config.url)
         self.endpoint = self.url
         self.batch_size = config.max_events_per_batch
-        self.client = httpx.AsyncClient(timeout=config.timeout_seconds)
+        self.timeout = aiohttp.ClientTimeout(total=config.timeout_seconds)
+        self.session: aiohttp.ClientSession | None = None
 
     async def handshake(self, code: str, validation_url: str) -> bool:
         """Runs the schema's validation handshake.
@@ -43,15 +44,13 @@ class WebhookTarget:
         validate later through ``validation_url`` (Event Grid schema only); DeliveryFailed otherwise.
         """
         if self.config.event_schema == "cloudevents":
-            response = await self._send(
+            status, headers, _ = await self._send(
                 "OPTIONS", headers={"WebHook-Request-Origin": REQUEST_ORIGIN, "WebHook-Request-Rate": "120"}
             )
-            allowed = response.headers.get("webhook-allowed-origin", "")
-            if response.status_code != 200 or allowed.strip() not in (REQUEST_ORIGIN, "*"):
+            allowed = headers.get("webhook-allowed-origin", "")
+            if status != 200 or allowed.strip() not in (REQUEST_ORIGIN, "*"):
                 raise DeliveryFailed(
-                    f"CloudEvents validation refused: status {response.status_code}, "
-                    f"WebHook-Allowed-Origin '{allowed}'",
-                    response.status_code,
+                    f"CloudEvents validation refused: status {status}, WebHook-Allowed-Origin '{allowed}'", status
                 )
             return True
         event = {
@@ -64,15 +63,13 @@ class WebhookTarget:
             "metadataVersion": "1",
             "dataVersion": "2",
         }
-        response = await self._send(
-            "POST", content=json.dumps([event]), headers=self._headers("SubscriptionValidation", 0, "application/json")
+        status, _, body = await self._send(
+            "POST", data=json.dumps([event]), headers=self._headers("SubscriptionValidation", 0, "application/json")
         )
-        if response.status_code != 200:
-            raise DeliveryFailed(
-                f"subscription validation refused: status {response.status_code}", response.status_code
-            )
+        if status != 200:
+            raise DeliveryFailed(f"subscription validation refused: status {status}", status)
         try:
-            answer = response.json()
+            answer = json.loads(body)
         except ValueError:
             return False
         return isinstance(answer, dict) and answer.get("validationResponse") == code
@@ -87,15 +84,11 @@ class WebhookTarget:
                 body, content_type = shaped, "application/cloudevents-batch+json; charset=utf-8"
         else:
             body, content_type = shaped, "application/json"
-        response = await self._send(
-            "POST", content=json.dumps(body), headers=self._headers("Notification", delivery_count, content_type)
+        status, _, _ = await self._send(
+            "POST", data=json.dumps(body), headers=self._headers("Notification", delivery_count, content_type)
         )
-        if response.status_code not in SUCCESS:
-            raise DeliveryFailed(
-                f"endpoint answered {response.status_code}",
-                response.status_code,
-                retryable=response.status_code not in NOT_RETRYABLE,
-            )
+        if status not in SUCCESS:
+            raise DeliveryFailed(f"endpoint answered {status}", status, retryable=status not in NOT_RETRYABLE)
 
     def _headers(self, event_type: str, delivery_count: int, content_type: str) -> dict[str, str]:
         return {
@@ -107,14 +100,20 @@ class WebhookTarget:
             "aeg-metadata-version": "1",
         }
 
-    async def _send(self, method: str, **kwargs) -> httpx.Response:
+    async def _send(self, method: str, **kwargs) -> tuple[int, dict[str, str], bytes]:
+        """Status, headers (lowercased names) and body of one request to the endpoint."""
+        if self.session is None:
+            self.session = aiohttp.ClientSession(timeout=self.timeout)
         try:
-            return await self.client.request(method, self.url, **kwargs)
-        except httpx.TimeoutException as exc:
+            async with self.session.request(method, self.url, **kwargs) as response:
+                body = await response.read()
+                return response.status, {name.lower(): value for name, value in response.headers.items()}, body
+        except TimeoutError as exc:
             raise DeliveryFailed(f"no answer within {self.config.timeout_seconds:g} s") from exc
-        except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"cannot reach the endpoint: {exc}") from exc
+        except aiohttp.ClientError as exc:
+            raise DeliveryFailed(f"cannot reach the endpoint: {exc or type(exc).__name__}") from exc
 
     async def close(self) -> None:
         """Closes the connections."""
-        await self.client.aclose()
+        if self.session is not None:
+            await self.session.close()
