@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .features.events.config import SINKS, SinkConfig, check_unique_names
@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     events_topic: str = DEFAULT_EVENTS_TOPIC
     events_service_host: str = DEFAULT_EVENTS_SERVICE_HOST
     events_inspector: bool = True
-    events_inspector_capacity: int = 10000
+    events_inspector_capacity: int = Field(10000, ge=1)
     change_feed_enum_case: Literal["pascal", "lower"] = "pascal"
 
     @field_validator("cors_origins", mode="before")

@@ -12,7 +12,6 @@ import pytest
 from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent
 
-from ..conftest import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
 from ..events import Azurite, QueueReader, Receiver, azurite_unavailable_reason, sequence_numbers, wait_until
 from ..factories import make_dataset, multipart, to_bytes
 from .conftest import Server, _executable
@@ -32,18 +31,6 @@ def azurite(tmp_path_factory):
     running = Azurite(tmp_path_factory.mktemp("azurite")).start()
     yield running
     running.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request):
-    if request.param == "sqlite":
-        yield None
-        return
-    if POSTGRES_SKIP_REASON:
-        pytest.skip(POSTGRES_SKIP_REASON)
-    url = create_postgres_database()
-    yield url
-    drop_postgres_database(url)
 
 
 @pytest.fixture
@@ -71,7 +58,7 @@ def feed_sequences(server: Server) -> list[int]:
     return [entry["sequence"] for entry in entries]
 
 
-def test_queue_and_webhook_get_every_event_in_order_across_an_outage(tmp_path, database, azurite, receiver):
+def test_queue_and_webhook_get_every_event_in_order_across_an_outage(tmp_path, database_url, azurite, receiver):
     sinks = [
         {"type": "webhook", "url": receiver.url, **PATIENT},
         {
@@ -83,7 +70,7 @@ def test_queue_and_webhook_get_every_event_in_order_across_an_outage(tmp_path, d
         },
     ]
     queue = QueueReader(azurite.connection_string, sinks[1]["queue_name"])
-    server = Server(tmp_path / "data", database, DICOM_EMULATOR_EVENTS=json.dumps(sinks)).start()
+    server = Server(tmp_path / "data", database_url, DICOM_EMULATOR_EVENTS=json.dumps(sinks)).start()
     try:
         first = store(server, 3)
         wait_until(lambda: len(receiver.received()) == 3, what="the first events at the webhook")
@@ -107,9 +94,9 @@ def test_queue_and_webhook_get_every_event_in_order_across_an_outage(tmp_path, d
     assert queued[7].data["imageSopInstanceUid"] == first[0].SOPInstanceUID
 
 
-def test_events_left_in_the_outbox_by_a_sigkill_are_delivered_after_restart(tmp_path, database, receiver):
+def test_events_left_in_the_outbox_by_a_sigkill_are_delivered_after_restart(tmp_path, database_url, receiver):
     sink = {"type": "webhook", "url": receiver.url, **PATIENT}
-    server = Server(tmp_path / "data", database, DICOM_EMULATOR_EVENTS=json.dumps([sink])).start()
+    server = Server(tmp_path / "data", database_url, DICOM_EMULATOR_EVENTS=json.dumps([sink])).start()
     receiver.status = 503
     try:
         store(server, 2)
@@ -132,10 +119,10 @@ def test_events_left_in_the_outbox_by_a_sigkill_are_delivered_after_restart(tmp_
     assert sequence_numbers(receiver.received()) == expected
 
 
-def test_two_workers_deliver_each_event_once(tmp_path, database, receiver):
+def test_two_workers_deliver_each_event_once(tmp_path, database_url, receiver):
     sink = {"type": "webhook", "url": receiver.url}
     server = Server(
-        tmp_path / "data", database, DICOM_EMULATOR_EVENTS=json.dumps([sink]), DICOM_EMULATOR_WORKERS="2"
+        tmp_path / "data", database_url, DICOM_EMULATOR_EVENTS=json.dumps([sink]), DICOM_EMULATOR_WORKERS="2"
     ).start()
     try:
         for _ in range(6):
