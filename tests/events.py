@@ -170,12 +170,12 @@ class Azurite:
                 "--queuePort",
                 str(self.port),
                 "--skipApiVersionCheck",
-                "--location",
-                str(self.workdir),
+                "--inMemoryPersistence",
                 "--silent",
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            cwd=self.workdir,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

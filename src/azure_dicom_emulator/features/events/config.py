@@ -52,6 +52,7 @@ class StorageQueueSink(_Sink):
     type: Literal["azure-storage-queue"]
     connection_string: str = Field(min_length=1)
     queue_name: str = Field(pattern=QUEUE_NAME)
+    max_concurrent_messages: int = Field(16, ge=1, le=256)
 
     @property
     def target(self) -> str:

@@ -1,7 +1,14 @@
-"""The ``azure-storage-queue`` sink: one base64-encoded message per event, as Event Grid sends them."""
+"""The ``azure-storage-queue`` sink: one base64-encoded message per event, as Event Grid sends them.
+
+Events are handed over in sequence order, up to ``max_concurrent_messages`` at a time: a queue
+takes one message per request, and one request at a time cannot keep up with a busy STOW. The
+messages of one such group may land in the queue in any order among themselves (Azure Storage
+queues do not promise order either); ``max_concurrent_messages: 1`` keeps every message in order.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 
@@ -17,11 +24,11 @@ from .target import DeliveryFailed
 class StorageQueueTarget:
     """Sends events to an Azure Storage queue, creating the queue on first use."""
 
-    batch_size = 1
     endpoint = None  # nothing to validate
 
     def __init__(self, config: StorageQueueSink, timeout_seconds: float = 30.0) -> None:
         self.config = config
+        self.batch_size = config.max_concurrent_messages
         self.client = QueueClient.from_connection_string(
             config.connection_string,
             config.queue_name,
@@ -33,12 +40,17 @@ class StorageQueueTarget:
         self.queue_ready = False
 
     async def deliver(self, events: list[dict], delivery_count: int) -> None:
-        """Sends each event as one message; any storage error is a retryable failure."""
+        """Sends each event as one message, all at once; any storage error fails the group (retryable)."""
         try:
             if not self.queue_ready:
                 await self._create_queue()
-            for event in events:
-                await self.client.send_message(json.dumps(in_schema(event, self.config.event_schema)))
+            sent = await asyncio.gather(
+                *(self.client.send_message(json.dumps(in_schema(event, self.config.event_schema))) for event in events),
+                return_exceptions=True,
+            )
+            failure = next((result for result in sent if isinstance(result, BaseException)), None)
+            if failure is not None:
+                raise failure
         except HttpResponseError as exc:
             raise DeliveryFailed(f"queue '{self.config.queue_name}': {exc.reason or exc}", exc.status_code) from exc
         except AzureError as exc:
