@@ -168,8 +168,10 @@ def _forever(loop: Callable[[], Awaitable[None]], name: str) -> asyncio.Task:
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
     """Waits until ``event`` is set or ``timeout`` passes, then clears it."""
+    # asyncio.timeout, unlike wait_for, never swallows a cancellation that coincides with the event.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await event.wait()
     event.clear()
 
 
