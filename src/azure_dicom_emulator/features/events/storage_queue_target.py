@@ -20,13 +20,15 @@ from .config import StorageQueueSink
 from .envelope import in_schema
 from .target import DeliveryFailed
 
+TIMEOUT_SECONDS = 30.0  # as long as Event Grid waits for a destination
+
 
 class StorageQueueTarget:
     """Sends events to an Azure Storage queue, creating the queue on first use."""
 
     endpoint = None  # nothing to validate
 
-    def __init__(self, config: StorageQueueSink, timeout_seconds: float = 30.0) -> None:
+    def __init__(self, config: StorageQueueSink) -> None:
         self.config = config
         self.batch_size = config.max_concurrent_messages
         self.client = QueueClient.from_connection_string(
@@ -34,8 +36,8 @@ class StorageQueueTarget:
             config.queue_name,
             message_encode_policy=TextBase64EncodePolicy(),
             retry_total=0,  # the dispatcher retries, with its own backoff and dead letters
-            connection_timeout=timeout_seconds,
-            read_timeout=timeout_seconds,
+            connection_timeout=TIMEOUT_SECONDS,
+            read_timeout=TIMEOUT_SECONDS,
         )
         self.queue_ready = False
 
