@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 AZURITE := node_modules/.bin/azurite
 OHIF_VERSION := 3.13.2
-OHIF := node_modules/.ohif
+OHIF := .cache/ohif
 
 .PHONY: run test test-browser lint bench clean
 
@@ -25,7 +25,12 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/azure-dicom-emulator serve
 
-test: $(TEST_STAMP)
+# Azurite (the Azure Storage emulator) for the storage-queue sink's tests, pinned in package-lock.json.
+$(AZURITE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: $(TEST_STAMP) $(AZURITE)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not browser"
 
 # The OHIF viewer in headless Chromium (takes minutes): OHIF's prebuilt dist/ from npm, Chromium from Debian.
@@ -48,4 +53,4 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) data node_modules
+	rm -rf $(VENV) data node_modules .cache

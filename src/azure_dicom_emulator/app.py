@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await services.db.migrate()
         await sweep_orphans(services)
         await services.start_workers()
+        await services.events.start(services.db)
         app.state.services = services
         runner = OperationRunner(services)
         runner.start()

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from .settings import Settings
 
@@ -28,6 +30,9 @@ def serve(
         str | None, typer.Option(help="postgresql+asyncpg://... [default: SQLite in the data dir]")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Server processes [default: 1]")] = None,
+    events_file: Annotated[
+        Path | None, typer.Option(help="A JSON file listing event sinks, added to DICOM_EMULATOR_EVENTS")
+    ] = None,
 ) -> None:
     """Serves the DICOMweb API; options override DICOM_EMULATOR_* variables."""
     overrides = {
@@ -36,11 +41,16 @@ def serve(
         "data_dir": data_dir,
         "database_url": database_url,
         "workers": workers,
+        "events_file": events_file,
     }
     for name, value in overrides.items():
         if value is not None:
             os.environ[f"DICOM_EMULATOR_{name.upper()}"] = str(value)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except (ValidationError, SettingsError) as exc:
+        typer.echo(f"Invalid configuration: {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(f"Serving on http://{settings.host}:{settings.port} (data in {settings.data_dir.resolve()})")
     uvicorn.run(
         "azure_dicom_emulator.app:create_app_from_environment",

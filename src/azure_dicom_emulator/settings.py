@@ -5,10 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .features.events.config import SINKS, SinkConfig, check_unique_names
+
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024**3
+# Azure-shaped defaults for the events' topic and the service host in their subject (spec §12).
+DEFAULT_EVENTS_TOPIC = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/dicom-emulator"
+    "/providers/Microsoft.HealthcareApis/workspaces/emulator"
+)
+DEFAULT_EVENTS_SERVICE_HOST = "emulator-dicom.dicom.azurehealthcareapis.com"
 
 
 class Settings(BaseSettings):
@@ -32,6 +40,13 @@ class Settings(BaseSettings):
     reindex_batch_size: int = 100
     # "strict": rendered images follow Azure's Accept rules; "lenient": also ``?accept=`` and ``*/*``.
     rendered_accept: Literal["strict", "lenient"] = "strict"
+    events: list[SinkConfig] = []
+    events_file: Path | None = None
+    events_topic: str = DEFAULT_EVENTS_TOPIC
+    events_service_host: str = DEFAULT_EVENTS_SERVICE_HOST
+    events_inspector: bool = True
+    events_inspector_capacity: int = Field(10000, ge=1)
+    change_feed_enum_case: Literal["pascal", "lower"] = "pascal"
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -39,6 +54,25 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.lstrip().startswith("["):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _read_events_file(self) -> Settings:
+        if self.events_file is not None:
+            try:
+                text = self.events_file.read_text()
+            except OSError as exc:
+                raise ValueError(f"events_file: cannot read {self.events_file}: {exc.strerror}") from exc
+            try:
+                self.events = [*self.events, *SINKS.validate_json(text)]
+            except ValidationError as exc:
+                raise ValueError(f"events_file {self.events_file}: {_describe(exc)}") from exc
+        check_unique_names(self.events)
+        return self
+
+    @property
+    def events_enabled(self) -> bool:
+        """Whether changes produce events: some sink or the inspector takes them."""
+        return bool(self.events) or self.events_inspector
 
     @property
     def effective_database_url(self) -> str:
@@ -51,3 +85,12 @@ class Settings(BaseSettings):
     def blob_dir(self) -> Path:
         """Where instance files are kept."""
         return self.data_dir / "blobs"
+
+
+def _describe(exc: ValidationError) -> str:
+    """The errors of ``exc`` as ``[index].field: message`` phrases."""
+    phrases = []
+    for error in exc.errors():
+        location = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])
+        phrases.append(f"{location.lstrip('.') or 'value'}: {error['msg']}")
+    return "; ".join(phrases)

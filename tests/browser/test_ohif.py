@@ -1,8 +1,9 @@
-"""The OHIF viewer (the prebuilt ``@ohif/app``), in headless Chromium, shows a study stored in the emulator.
+"""The OHIF viewer (the prebuilt ``@ohif/app``), in headless Chromium, finds and shows a study stored in the emulator.
 
-OHIF reads the study's metadata and frames from the emulator. It also checks the study with a
-QIDO-RS search first; while the emulator has no QIDO-RS, the page's own server answers those
-searches from the emulator's metadata, and once the emulator answers them OHIF asks it directly.
+OHIF's data source points at the emulator for everything: its QIDO-RS searches (the study list and the
+viewer's study and series searches), its WADO-RS metadata and its frames. The page's own server only
+serves OHIF's files. Every request the browser sends to the emulator is recorded from Chromium's
+network log, and the test fails if any of them fails, naming the request and the emulator's answer.
 
 Run with ``make test-browser``: it fetches OHIF's ``dist/`` from the npm registry and Debian's
 chromium and chromium-driver when they are missing.
@@ -31,70 +32,52 @@ from ..factories import make_dataset, multipart, to_bytes
 
 pytestmark = pytest.mark.browser
 
-OHIF_DIST = Path(__file__).resolve().parents[2] / "node_modules" / ".ohif" / "dist"
+OHIF_DIST = Path(__file__).resolve().parents[2] / ".cache" / "ohif" / "dist"
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 PUBLIC_DEMO = re.compile(r"https://[a-z0-9.]+cloudfront\.net/dicomweb")
 SHOWN_WITHIN_S = 120
+PATIENT_NAME = "Emulator^Ohif"
+LISTED_AS = "Emulator, Ohif"
 
 
 class _SinglePageHandler(SimpleHTTPRequestHandler):
-    """Serves OHIF's files, its index.html for the app's own routes (e.g. /viewer), and - under /qido/ -
-    study and series searches answered from the emulator's metadata."""
+    """Serves OHIF's files, its app-config.js, and its index.html for the app's own routes (e.g. /viewer)."""
 
     config = b""
-    emulator_root = ""
 
     def do_GET(self) -> None:  # noqa: N802 (the http.server name)
         path = self.path.split("?", 1)[0]
         if path == "/app-config.js":
-            self._send(self.config, "application/javascript")
-            return
-        if path.startswith("/qido/"):
-            self._send(json.dumps(self._search(path)).encode(), "application/dicom+json")
+            body = self.config
+            self.send_response(200)
+            self.send_header("Content-Type", "application/javascript")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         if not (OHIF_DIST / path.lstrip("/")).is_file():
             self.path = "/index.html"
         super().do_GET()
 
-    def _search(self, path: str) -> list[dict]:
-        query = dict(part.split("=", 1) for part in self.path.partition("?")[2].split("&") if "=" in part)
-        match = re.match(r"^/qido/studies/([0-9.]+)/series", path)
-        study = match.group(1) if match else query.get("StudyInstanceUID", "")
-        response = httpx.get(
-            f"{self.emulator_root}/studies/{study}/metadata", headers={"Accept": "application/dicom+json"}
-        )
-        if response.status_code != 200:
-            return []
-        instances = response.json()
-        first = instances[0]
-        shared = {key: first[key] for key in ("0020000D", "00100010", "00100020", "00080020") if key in first}
-        if match:
-            series = {key: first[key] for key in ("0020000E", "00080060") if key in first}
-            return [shared | series | {"00201209": {"vr": "IS", "Value": [len(instances)]}}]
-        return [shared | {"00080061": first["00080060"], "00201208": {"vr": "IS", "Value": [len(instances)]}}]
-
-    def _send(self, body: bytes, content_type: str) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def log_message(self, *args: object) -> None:
         pass
 
 
-def viewer_config(dicomweb_root: str, qido_root: str) -> bytes:
-    """OHIF's own app-config.js, with its data source pointed at the emulator (searches at ``qido_root``)."""
+def viewer_config(dicomweb_root: str) -> bytes:
+    """OHIF's own app-config.js, with its data source (searches, metadata and frames) pointed at the emulator."""
     text = (OHIF_DIST / "app-config.js").read_text()
-    text = PUBLIC_DEMO.sub(dicomweb_root, text)
-    text = text.replace(f"qidoRoot: '{dicomweb_root}'", f"qidoRoot: '{qido_root}'")
+    text, roots = PUBLIC_DEMO.subn(dicomweb_root, text)
+    assert roots == 3, "OHIF's app-config.js no longer names the public demo's wadoUriRoot, qidoRoot and wadoRoot"
+    # The settings a DICOM service needs: it takes includefield and fuzzymatching, it is no static
+    # DICOMweb store, thumbnails come from frames, and bulk data stays inline in the metadata.
     for old, new in [
-        ("enableStudyLazyLoad: true", "enableStudyLazyLoad: false"),
+        ("qidoSupportsIncludeField: false", "qidoSupportsIncludeField: true"),
+        ("supportsFuzzyMatching: false", "supportsFuzzyMatching: true"),
         ("staticWado: true", "staticWado: false"),
         ("thumbnailRendering: 'thumbnail'", "thumbnailRendering: 'wadors'"),
     ]:
+        assert old in text, f"OHIF's app-config.js no longer sets {old}"
         text = text.replace(old, new)
     text = re.sub(r"bulkDataURI: \{\s*enabled: true", "bulkDataURI: {\n          enabled: false", text)
     return text.encode()
@@ -107,7 +90,14 @@ def ct_study(slices: int = 3) -> tuple[str, list[bytes]]:
     files = []
     for number in range(slices):
         pixels = np.where(x**2 + y**2 < 0.5, 1000, 0).astype("<u2")
-        ds = make_dataset(study_uid=study, series_uid=series, rows=256, columns=256, InstanceNumber=number + 1)
+        ds = make_dataset(
+            study_uid=study,
+            series_uid=series,
+            rows=256,
+            columns=256,
+            InstanceNumber=number + 1,
+            PatientName=PATIENT_NAME,
+        )
         ds.PixelData = pixels.tobytes()
         ds.WindowCenter, ds.WindowWidth = 500, 1000
         ds.ImagePositionPatient, ds.ImageOrientationPatient = [0, 0, number], [1, 0, 0, 0, 1, 0]
@@ -128,17 +118,12 @@ def emulator(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def viewer(emulator):
-    port = free_port()
-    root = emulator.url + "/v2"
-    search = httpx.get(root + "/studies", headers={"Accept": "application/dicom+json"})
-    qido_root = root if search.status_code in (200, 204) else f"http://127.0.0.1:{port}/qido"
-    _SinglePageHandler.config = viewer_config(root, qido_root)
-    _SinglePageHandler.emulator_root = root
+    _SinglePageHandler.config = viewer_config(emulator.url + "/v2")
     handler = functools.partial(_SinglePageHandler, directory=str(OHIF_DIST))
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
 
 
@@ -157,7 +142,61 @@ def browser():
         "--enable-unsafe-swiftshader",
     ):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+class EmulatorTraffic:
+    """The requests the browser sent to the emulator and their statuses, read from Chromium's network log."""
+
+    def __init__(self, driver, emulator_url: str) -> None:
+        self.driver = driver
+        self.prefix = emulator_url + "/"
+        self.requests: dict[str, dict] = {}
+
+    def read(self) -> list[dict]:
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            params = message.get("params", {})
+            if message["method"] == "Network.requestWillBeSent" and params["request"]["url"].startswith(self.prefix):
+                request = params["request"]
+                self.requests[params["requestId"]] = {
+                    "method": request["method"],
+                    "url": request["url"],
+                    "accept": {k.lower(): v for k, v in request.get("headers", {}).items()}.get("accept"),
+                }
+            elif params.get("requestId") in self.requests:
+                request = self.requests[params["requestId"]]
+                if message["method"] == "Network.responseReceived":
+                    request["status"] = params["response"]["status"]
+                elif message["method"] == "Network.loadingFailed":
+                    request["failed"] = params.get("errorText") or "failed"
+        return list(self.requests.values())
+
+    def routes(self) -> set[str]:
+        """What OHIF asked the emulator for: study and series searches, series metadata, frames."""
+        kinds = {
+            "study search": r"/v2/studies\?",
+            "series search": r"/v2/studies/[0-9.]+/series\?",
+            "series metadata": r"/v2/studies/[0-9.]+/series/[0-9.]+/metadata$",
+            "frames": r"/v2/studies/[0-9.]+/series/[0-9.]+/instances/[0-9.]+/frames/[0-9,]+$",
+        }
+        paths = [request["url"][len(self.prefix) - 1 :] for request in self.read()]
+        return {kind for kind, pattern in kinds.items() if any(re.match(pattern, path) for path in paths)}
+
+    def failures(self) -> list[str]:
+        """Each request that failed, with the emulator's answer when the same request is sent again."""
+        failed = []
+        for request in self.read():
+            if request.get("status", 200) < 400 and "failed" not in request:
+                continue
+            headers = {"Accept": request["accept"]} if request["accept"] else {}
+            again = httpx.request(request["method"], request["url"], headers=headers, timeout=30)
+            failed.append(
+                f"{request['method']} {request['url']} (Accept: {request['accept']}) got"
+                f" {request.get('status', request.get('failed'))}; sent again: {again.status_code} {again.text[:500]}"
+            )
+        return failed
 
 
 def lit_share(png: bytes) -> float:
@@ -168,7 +207,7 @@ def lit_share(png: bytes) -> float:
     return float((grey > 50).mean())
 
 
-def test_ohif_shows_a_stored_study(emulator, viewer):
+def test_ohif_finds_and_shows_a_stored_study(emulator, viewer):
     from selenium.webdriver.common.by import By
 
     study, files = ct_study()
@@ -180,7 +219,27 @@ def test_ohif_shows_a_stored_study(emulator, viewer):
     )
     assert stored.status_code == 200, stored.text
     driver = browser()
+    traffic = EmulatorTraffic(driver, emulator.url)
+    screenshot = emulator.data_dir.parent / "ohif.png"
+
+    def page_text() -> str:
+        return driver.find_element(By.TAG_NAME, "body").text
+
+    def console() -> str:
+        entries = [entry for entry in driver.get_log("browser") if entry["level"] in ("WARNING", "SEVERE")]
+        return "\n".join(entry["message"][:300] for entry in entries[-10:])
+
     try:
+        driver.get(viewer + "/")
+        deadline = time.monotonic() + SHOWN_WITHIN_S
+        while LISTED_AS not in page_text() and time.monotonic() < deadline:
+            time.sleep(1)
+        driver.save_screenshot(str(screenshot))
+        assert LISTED_AS in page_text(), (
+            f"the study list does not show the study (screenshot {screenshot});"
+            f" failed requests: {traffic.failures()}\n{console()}"
+        )
+
         driver.get(f"{viewer}/viewer?StudyInstanceUIDs={study}")
         shown = 0.0
         deadline = time.monotonic() + SHOWN_WITHIN_S
@@ -191,8 +250,11 @@ def test_ohif_shows_a_stored_study(emulator, viewer):
                 if shown > 0.05:
                     break
             time.sleep(1)
-        driver.save_screenshot(str(emulator.data_dir.parent / "ohif.png"))
-        console = "\n".join(entry["message"][:300] for entry in driver.get_log("browser")[-10:])
-        assert shown > 0.05, f"the viewport stayed blank (screenshot in {emulator.data_dir.parent}):\n{console}"
+        driver.save_screenshot(str(screenshot))
+        assert shown > 0.05, (
+            f"the viewport stayed blank (screenshot {screenshot}); failed requests: {traffic.failures()}\n{console()}"
+        )
+        assert traffic.failures() == []
+        assert traffic.routes() == {"study search", "series search", "series metadata", "frames"}
     finally:
         driver.quit()

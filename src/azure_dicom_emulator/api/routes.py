@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from . import delete, extended_query_tags, frames, operations, query, retrieve, service, store
+from . import changefeed, delete, events, extended_query_tags, frames, operations, query, retrieve, service, store
 
 STUDY = "studies/{study}"
 SERIES = STUDY + "/series/{series}"
@@ -42,12 +42,14 @@ UNPARTITIONED = [
     ("extendedquerytags/{tag}", extended_query_tags.update_tag, ["PATCH"]),
     ("extendedquerytags/{tag}/errors", extended_query_tags.list_errors, ["GET"]),
     ("operations/{operation}", operations.get, ["GET"]),
+    ("changefeed", changefeed.feed, ["GET"]),
+    ("changefeed/latest", changefeed.latest, ["GET"]),
 ]
 
 
 def routes() -> list[BaseRoute]:
     """Every route of the emulator."""
-    table: list[BaseRoute] = [Route("/health/check", service.health, methods=["GET"])]
+    table: list[BaseRoute] = [Route("/health/check", service.health, methods=["GET"]), *events.routes()]
     for path, endpoint, methods in UNPARTITIONED:
         table.append(Route(f"/{{version}}/{path}", endpoint, methods=methods))
     for path, endpoint, methods in PARTITIONED:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import INSTANCE_NOT_FOUND, SERIES_NOT_FOUND, STUDY_NOT_FOUND, NotFound
 from ..storage import index
+from . import changes
 from .scope import Scope
 from .services import Services
 from .uids import normalized, require_valid
@@ -27,12 +28,14 @@ async def delete(
         )
         if not rows:
             raise NotFound(INSTANCE_NOT_FOUND if sop_uid else SERIES_NOT_FOUND if series_uid else STUDY_NOT_FOUND)
-        await index.append_changes(
+        await changes.record(
             conn,
-            scope.partition_key,
+            services,
+            scope,
             index.ChangeAction.DELETE,
             [((row.study_uid, row.series_uid, row.sop_uid), row.version) for row in rows],
         )
+    services.events.wake()
     # Only after the commit: a reader that still sees the rows can still read the files.
     services.blobs.delete(row.blob_key for row in rows)
     return len(rows)

@@ -12,6 +12,7 @@ from ..settings import Settings
 from ..storage.blobs import FileBlobStore
 from ..storage.database import Database
 from . import cpu_work
+from .events.dispatcher import Dispatcher
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Services:
     cpu_pool: Executor
     io_pool: ThreadPoolExecutor
     cpu_workers: int  # processes in cpu_pool; 0 when CPU work runs in threads of this process
+    events: Dispatcher
     partition_keys: dict[str, int] = field(default_factory=dict)
     operations_wake: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when this process creates an operation, so its runner starts it without waiting for a poll."""
@@ -46,6 +48,7 @@ class Services:
             cpu_pool=pool,
             io_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-io"),
             cpu_workers=workers,
+            events=Dispatcher(settings),
         )
 
     async def start_workers(self) -> None:
@@ -56,7 +59,8 @@ class Services:
         )
 
     async def close(self) -> None:
-        """Stops the worker pool and closes the database."""
+        """Stops event delivery and the worker pool, and closes the database."""
+        await self.events.stop()
         self.cpu_pool.shutdown(wait=False, cancel_futures=True)
         self.io_pool.shutdown(wait=False, cancel_futures=True)
         await self.db.dispose()

@@ -24,6 +24,7 @@ from ..dicom.extended_values import TagSpec
 from ..dicom.store_response import FailedInstance, StoredInstance, store_response
 from ..storage import index, tag_values
 from ..storage.blobs import instance_key
+from . import changes as change_log
 from .inspect import Inspection, inspect_staged
 from .scope import Scope
 from .services import Services
@@ -353,10 +354,11 @@ async def _commit_batch(
                     for upload, version in zip(accepted, versions, strict=True)
                 ],
             )
-            await index.append_changes(conn, scope.partition_key, index.ChangeAction.CREATE, changes)
+            await change_log.record(conn, services, scope, index.ChangeAction.CREATE, changes)
     except BaseException:
         blobs.delete(published)
         raise
+    services.events.wake()
     blobs.delete(superseded)
     return refused
 

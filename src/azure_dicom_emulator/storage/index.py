@@ -135,13 +135,14 @@ async def replace_instance(conn: AsyncConnection, instance_key: int, values: Map
 
 async def append_changes(
     conn: AsyncConnection, partition_key: int, action: ChangeAction, entries: Iterable[tuple[InstanceId, int]]
-) -> None:
-    """Appends one change-feed row per (instance id, version), in order.
+) -> tuple[list[int], datetime]:
+    """Appends one change-feed row per (instance id, version), in order; returns their sequences and timestamp.
 
     On PostgreSQL the rows' sequence numbers are taken under a transaction lock, so sequences
-    become visible in commit order and a reader never skips one that commits later.
+    become visible in commit order and a reader never skips one that commits later (SQLite has a
+    single writer). Under that lock the timestamp never falls behind the newest row's, so the
+    feed read by time (v2) has the same order as by sequence.
     """
-    now = datetime.now(UTC)
     rows = [
         {
             "partition_key": partition_key,
@@ -149,16 +150,31 @@ async def append_changes(
             "series_uid": series_uid,
             "sop_uid": sop_uid,
             "action": int(action),
-            "timestamp": now,
             "version": version,
         }
         for (study_uid, series_uid, sop_uid), version in entries
     ]
+    now = datetime.now(UTC)
     if not rows:
-        return
+        return [], now
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CHANGE_FEED_LOCK_ID})
-    await conn.execute(change_feed.insert(), rows)
+    newest = (await conn.execute(_NEWEST_CHANGE_TIME)).scalar()
+    if newest is not None:
+        now = max(now, as_utc(newest))
+    for row in rows:
+        row["timestamp"] = now
+    result = await conn.execute(_INSERT_CHANGES, rows)
+    return list(result.scalars()), now
+
+
+_NEWEST_CHANGE_TIME = select(func.max(change_feed.c.timestamp))
+_INSERT_CHANGES = change_feed.insert().returning(change_feed.c.sequence, sort_by_parameter_order=True)
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime (SQLite hands back naive ones, which are stored in UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # -- read ---------------------------------------------------------------------------------------

@@ -230,3 +230,43 @@ operation = Table(
     Column("lease_expires", DateTime(timezone=True)),
     Index(None, "status", "created_time"),
 )
+
+# Events (DESIGN §6): each change-feed row's event, written in the same transaction, waits here
+# until every sink has taken it.
+event_outbox = Table(
+    "event_outbox",
+    metadata,
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),  # the change-feed sequence
+    Column("body", Text, nullable=False),  # the event in the Event Grid schema, as JSON
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per configured sink: how far it has delivered, its retry state and who delivers it now.
+event_sink = Table(
+    "event_sink",
+    metadata,
+    Column("name", String(300), primary_key=True),
+    Column("position", BigInteger, nullable=False),  # the last sequence delivered or dead-lettered
+    Column("attempts", Integer, nullable=False),  # failed attempts at the events after ``position``
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("owner", String(64)),  # the worker that holds the lease
+    Column("lease_until", DateTime(timezone=True)),
+    Column("validated_endpoint", Text),  # the webhook URL that passed the validation handshake
+    Column("validation_code", String(64)),  # the code of a handshake awaiting manual validation
+)
+
+event_dead_letter = Table(
+    "event_dead_letter",
+    metadata,
+    Column("id", Key, primary_key=True, autoincrement=True),
+    Column("sink", String(300), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("dead_lettered_at", DateTime(timezone=True), nullable=False),
+    Index(None, "sink", "sequence"),
+)

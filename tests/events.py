@@ -1,0 +1,229 @@
+"""Test helpers for events: a webhook receiver on loopback, Azurite, and waiting for deliveries."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.queue import QueueClient
+
+REPO = Path(__file__).resolve().parent.parent
+AZURITE_QUEUE = REPO / "node_modules" / ".bin" / "azurite-queue"
+# Azurite's well-known development account.
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+    """Polls ``condition`` until it holds; fails the test if it still does not after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout:g} s")
+        time.sleep(0.05)
+
+
+class Receiver:
+    """A webhook endpoint that answers Event Grid's and CloudEvents' handshakes and records what it gets.
+
+    ``status`` is what notifications get (200 unless a test changes it); ``hang`` makes it never
+    answer them; ``stop()`` and ``start()`` take it away and bring it back on the same port.
+    """
+
+    def __init__(self, validate: str = "sync") -> None:
+        self.port = free_port()
+        self.validate = validate  # "sync": echo the code; "manual": 200 without it; "refuse": 403
+        self.status = 200
+        self.hang = threading.Event()
+        self.events: list[dict] = []
+        self.arrivals: list[float] = []  # time.time() at which each event arrived
+        self.requests: list[tuple[str, dict, object]] = []  # (method, headers, body)
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def do_OPTIONS(self) -> None:  # noqa: N802
+                receiver._record("OPTIONS", dict(self.headers), None)
+                self.send_response(403 if receiver.validate == "refuse" else 200)
+                if receiver.validate != "refuse":
+                    self.send_header("WebHook-Allowed-Origin", self.headers.get("WebHook-Request-Origin", ""))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                receiver._record("POST", headers, body)
+                if headers.get("aeg-event-type") == "SubscriptionValidation":
+                    self._answer_validation(body[0]["data"]["validationCode"])
+                    return
+                if receiver.hang.is_set():
+                    time.sleep(5)
+                    return
+                status = receiver.status
+                if status in range(200, 300):
+                    received = body if isinstance(body, list) else [body]
+                    with receiver.lock:
+                        receiver.events.extend(received)
+                        receiver.arrivals.extend([time.time()] * len(received))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _answer_validation(self, code: str) -> None:
+                if receiver.validate == "refuse":
+                    self.send_response(403)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                answer = json.dumps({"validationResponse": code} if receiver.validate == "sync" else {}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def _record(self, method: str, headers: dict, body: object) -> None:
+        with self.lock:
+            self.requests.append((method, headers, body))
+
+    def received(self) -> list[dict]:
+        with self.lock:
+            return list(self.events)
+
+    def validation_requests(self) -> list[tuple[str, dict, object]]:
+        with self.lock:
+            return [
+                request
+                for request in self.requests
+                if request[0] == "OPTIONS" or request[1].get("aeg-event-type") == "SubscriptionValidation"
+            ]
+
+
+def sequence_numbers(events: list[dict]) -> list[int]:
+    """The ``data.sequenceNumber`` of each event, in order."""
+    return [event["data"]["sequenceNumber"] for event in events]
+
+
+class Azurite:
+    """Azurite's queue service on a free loopback port, from the repository's node_modules."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={AZURITE_KEY};QueueEndpoint=http://127.0.0.1:{self.port}/devstoreaccount1;"
+        )
+
+    def start(self) -> Azurite:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.workdir / "azurite.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                str(AZURITE_QUEUE),
+                "--queueHost",
+                "127.0.0.1",
+                "--queuePort",
+                str(self.port),
+                "--skipApiVersionCheck",
+                "--inMemoryPersistence",
+                "--silent",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Azurite exited with {self.process.returncode}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.1)
+        raise RuntimeError("Azurite did not start listening")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(15)
+        self.log.close()
+
+
+class QueueReader:
+    """Takes every message off a queue, decoding Event Grid's base64, noting when each was read.
+
+    With ``keep`` the messages are only hidden for an hour instead of deleted: half the requests.
+    """
+
+    def __init__(self, connection_string: str, name: str, keep: bool = False) -> None:
+        self.client = QueueClient.from_connection_string(connection_string, name)
+        self.keep = keep
+        self.events: list[dict] = []
+        self.arrivals: list[float] = []
+
+    def drain(self) -> list[dict]:
+        """Every event read so far, after reading what the queue holds now."""
+        try:
+            for message in self.client.receive_messages(messages_per_page=32, visibility_timeout=3600):
+                self.events.append(json.loads(base64.b64decode(message.content)))
+                self.arrivals.append(time.time())
+                if not self.keep:
+                    self.client.delete_message(message)
+        except ResourceNotFoundError:
+            pass  # the queue appears with the first delivery
+        return self.events
+
+
+def azurite_unavailable_reason() -> str | None:
+    """Why Azurite cannot run here, or None. ``make test`` installs it; under CI its absence is an error."""
+    if AZURITE_QUEUE.exists() and shutil.which("node"):
+        return None
+    reason = f"Azurite is not installed at {AZURITE_QUEUE} (run `make test`, which installs it with npm)"
+    if os.environ.get("CI"):
+        raise RuntimeError(reason)
+    return reason
