@@ -53,3 +53,8 @@ STUDY_NOT_FOUND = "The specified study cannot be found."
 SERIES_NOT_FOUND = "The specified series cannot be found."
 INSTANCE_NOT_FOUND = "The specified instance cannot be found."
 FRAME_NOT_FOUND = "The specified frame cannot be found."
+
+
+def resource_not_found(series_uid: str | None, sop_uid: str | None) -> NotFound:
+    """Azure's 404 for a missing study, series or instance: the most specific level the request named."""
+    return NotFound(INSTANCE_NOT_FOUND if sop_uid else SERIES_NOT_FOUND if series_uid else STUDY_NOT_FOUND)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import INSTANCE_NOT_FOUND, SERIES_NOT_FOUND, STUDY_NOT_FOUND, NotFound
+from ..errors import resource_not_found
 from ..storage import index
 from . import changes
 from .scope import Scope
@@ -27,7 +27,7 @@ async def delete(
             conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
         )
         if not rows:
-            raise NotFound(INSTANCE_NOT_FOUND if sop_uid else SERIES_NOT_FOUND if series_uid else STUDY_NOT_FOUND)
+            raise resource_not_found(series_uid, sop_uid)
         await changes.record(
             conn,
             services,

@@ -8,14 +8,7 @@ from pathlib import Path
 
 from ..dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_resource
 from ..dicom.pixel_errors import TranscodeError
-from ..errors import (
-    INSTANCE_NOT_FOUND,
-    SERIES_NOT_FOUND,
-    STUDY_NOT_FOUND,
-    BadRequest,
-    NotAcceptable,
-    NotFound,
-)
+from ..errors import BadRequest, NotAcceptable, resource_not_found
 from ..storage import index
 from . import cpu_work
 from .scope import Scope
@@ -76,7 +69,7 @@ async def retrieve(
             conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
         )
     if not rows:
-        raise NotFound({"study": STUDY_NOT_FOUND, "series": SERIES_NOT_FOUND, "instance": INSTANCE_NOT_FOUND}[level])
+        raise resource_not_found(series_uid, sop_uid)
     target = media.transfer_syntax
     if target != ANY_TRANSFER_SYNTAX and len(rows) > 1:
         raise NotAcceptable(MULTIPLE_INSTANCES.format(ts=target))
