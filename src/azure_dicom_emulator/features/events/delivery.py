@@ -34,10 +34,15 @@ class DeliveryProcess:
         """Starts the child (from the forkserver the CPU workers use, so it starts quickly)."""
         context = multiprocessing.get_context("forkserver")
         reader, self.stop_writer = context.Pipe(duplex=False)
-        data = self.settings.model_dump(mode="json", by_alias=True, exclude={"events_file"})
+        # The sinks as read here: the child must not add an events file's sinks a second time.
+        data = {**self.settings.model_dump(mode="json", by_alias=True), "events_file": None}
         self.process = context.Process(target=run, args=(data, reader), name="event-delivery", daemon=True)
         await asyncio.to_thread(self.process.start)
         reader.close()
+
+    def exited(self) -> int | None:
+        """The child's exit code if it ended, else None."""
+        return None if self.process is None or self.process.is_alive() else self.process.exitcode
 
     async def stop(self) -> None:
         """Asks the child to stop and waits for it; kills it if it does not stop in time."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 from ...settings import Settings
 from ...storage import outbox
@@ -12,6 +13,9 @@ from .delivery import DeliveryProcess
 from .envelope import Source
 from .inspector import Inspector
 from .runner import POLL_SECONDS, READ_LIMIT, forever, wait
+
+log = logging.getLogger(__name__)
+WATCH_SECONDS = 1.0
 
 
 class Dispatcher:
@@ -43,6 +47,17 @@ class Dispatcher:
         if self.settings.events:
             self.delivery = DeliveryProcess(self.settings)
             await self.delivery.start()
+            self.tasks.append(forever(self._watch_delivery, "delivery watchdog"))
+
+    async def _watch_delivery(self) -> None:
+        """Starts the delivery process again if it ends while the server runs."""
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            code = self.delivery.exited()
+            if code is not None:
+                log.error("the event delivery process ended (exit code %s); starting it again", code)
+                self.delivery = DeliveryProcess(self.settings)
+                await self.delivery.start()
 
     def wake(self) -> None:
         """Tells the inspector that new events were committed."""
