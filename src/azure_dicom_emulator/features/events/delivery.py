@@ -1,8 +1,10 @@
 """The delivery process: each server process delivers its sinks from a child process of its own.
 
 So the sinks' work never competes with requests on the server's event loop, and on a machine
-with a spare core it runs there. The child stops when the server sends it "stop" over a pipe,
-or when the pipe breaks because the server died, giving up its leases on the way out.
+with a spare core it runs there. The server waits for the child to say it is delivering before
+it serves, so the child's start-up does not compete with the first requests. The child stops
+when the server sends it "stop" over their pipe, or when the pipe breaks because the server
+died, giving up its leases on the way out.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .runner import Sinks
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_SECONDS = 15.0
+READY_TIMEOUT_SECONDS = 60.0
 
 
 class DeliveryProcess:
@@ -28,17 +31,22 @@ class DeliveryProcess:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.process: multiprocessing.process.BaseProcess | None = None
-        self.stop_writer: Connection | None = None
+        self.pipe: Connection | None = None
 
     async def start(self) -> None:
-        """Starts the child (from the forkserver the CPU workers use, so it starts quickly)."""
+        """Starts the child (from the forkserver the CPU workers use) and waits until it delivers."""
         context = multiprocessing.get_context("forkserver")
-        reader, self.stop_writer = context.Pipe(duplex=False)
+        self.pipe, child_end = context.Pipe()
         # The sinks as read here: the child must not add an events file's sinks a second time.
         data = {**self.settings.model_dump(mode="json", by_alias=True), "events_file": None}
-        self.process = context.Process(target=run, args=(data, reader), name="event-delivery", daemon=True)
+        self.process = context.Process(target=run, args=(data, child_end), name="event-delivery", daemon=True)
         await asyncio.to_thread(self.process.start)
-        reader.close()
+        child_end.close()
+        if not await asyncio.to_thread(self.pipe.poll, READY_TIMEOUT_SECONDS):
+            log.warning("the event delivery process is slow to start; serving meanwhile")
+            return
+        with contextlib.suppress(EOFError):
+            self.pipe.recv()
 
     def exited(self) -> int | None:
         """The child's exit code if it ended, else None."""
@@ -46,11 +54,11 @@ class DeliveryProcess:
 
     async def stop(self) -> None:
         """Asks the child to stop and waits for it; kills it if it does not stop in time."""
-        if self.process is None or self.stop_writer is None:
+        if self.process is None or self.pipe is None:
             return
         with contextlib.suppress(OSError):  # the child may be gone already
-            self.stop_writer.send("stop")
-        self.stop_writer.close()
+            self.pipe.send("stop")
+        self.pipe.close()
         await asyncio.to_thread(self.process.join, STOP_TIMEOUT_SECONDS)
         if self.process.is_alive():
             log.warning("the event delivery process did not stop in time; killing it")
@@ -58,27 +66,28 @@ class DeliveryProcess:
             await asyncio.to_thread(self.process.join)
 
 
-def run(settings_data: dict, stop_reader: Connection) -> None:
+def run(settings_data: dict, pipe: Connection) -> None:
     """The child's entry point: delivers every sink until told to stop or orphaned."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops us in order on Ctrl-C
     settings = Settings(**settings_data)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_deliver(settings, stop_reader))
+    asyncio.run(_deliver(settings, pipe))
 
 
-async def _deliver(settings: Settings, stop_reader: Connection) -> None:
+async def _deliver(settings: Settings, pipe: Connection) -> None:
     db = Database(settings.effective_database_url)
     sinks = Sinks(settings, db)
     sinks.start()
     try:
-        await asyncio.to_thread(_wait_for_stop, stop_reader)
+        pipe.send("ready")
+        await asyncio.to_thread(_wait_for_stop, pipe)
     finally:
         await sinks.stop()
         await db.dispose()
 
 
-def _wait_for_stop(stop_reader: Connection) -> None:
+def _wait_for_stop(pipe: Connection) -> None:
     try:
-        stop_reader.recv()
+        pipe.recv()
     except EOFError:
         log.info("the server is gone; event delivery stops")
