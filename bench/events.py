@@ -13,10 +13,13 @@ queue. Results go to ``bench/EVENTS-RESULTS.md``.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import collections
 import contextlib
 import itertools
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -24,6 +27,8 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+
+from aiohttp import web
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -33,7 +38,7 @@ import servers  # noqa: E402
 import testdata  # noqa: E402
 import workloads  # noqa: E402
 
-from tests.events import Azurite, QueueReader, Receiver, free_port  # noqa: E402
+from tests.events import Azurite, QueueReader, free_port  # noqa: E402
 
 WORK_DIR = BENCH_DIR / "work" / "events"
 DATA_DIR = BENCH_DIR / "work" / "data"
@@ -63,6 +68,16 @@ def emulator(name: str, events: list[dict]) -> Iterator[servers.Server]:
         servers.stop(process)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of ``pid`` and its descendants so far."""
+    total = 0
+    for member in servers.process_tree(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def latencies(events: list[dict], arrivals: list[float]) -> list[float]:
     """Milliseconds from each event's commit to its arrival."""
     return [
@@ -71,29 +86,57 @@ def latencies(events: list[dict], arrivals: list[float]) -> list[float]:
     ]
 
 
-def listen(connection_string: str, queue_name: str, webhook_port: int, expected: int, results) -> None:  # noqa: ANN001
-    """In a process of its own (so its work does not slow the STOW client): the webhook receiver and a
-    reader polling the queue, until both have ``expected`` events; sends back their latencies."""
-    receiver = Receiver()
-    receiver.port = webhook_port
-    receiver.start()
+def listen_webhook(port: int, expected: int, results) -> None:  # noqa: ANN001
+    """A webhook endpoint (aiohttp, in a process of its own) that answers Event Grid's handshake and, once
+    ``expected`` events arrived, sends back their latencies."""
+    events: list[dict] = []
+    arrivals: list[float] = []
+    done = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.json()
+        if request.headers.get("aeg-event-type") == "SubscriptionValidation":
+            return web.json_response({"validationResponse": body[0]["data"]["validationCode"]})
+        now = time.time()
+        events.extend(body)
+        arrivals.extend([now] * len(body))
+        if len(events) >= expected:
+            done.set()
+        return web.Response()
+
+    async def serve() -> None:
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        results.put("ready")
+        try:
+            async with asyncio.timeout(DELIVERY_TIMEOUT_S):
+                await done.wait()
+            results.put(latencies(events, arrivals))
+        except TimeoutError:
+            results.put(RuntimeError(f"webhook events missing after {DELIVERY_TIMEOUT_S:.0f} s"))
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(serve())
+
+
+def listen_queue(connection_string: str, queue_name: str, expected: int, results) -> None:  # noqa: ANN001
+    """A reader polling the queue (in a process of its own); sends back the latencies of ``expected`` events."""
     reader = QueueReader(connection_string, queue_name, keep=True)
     results.put("ready")
     deadline = time.monotonic() + DELIVERY_TIMEOUT_S
-    try:
-        while len(reader.events) < expected or len(receiver.received()) < expected:
-            if time.monotonic() > deadline:
-                results.put(RuntimeError(f"events missing after {DELIVERY_TIMEOUT_S:.0f} s"))
-                return
-            before = len(reader.events)
-            reader.drain()
-            if len(reader.events) == before:
-                time.sleep(0.01)
-        with receiver.lock:
-            webhook = latencies(receiver.events, receiver.arrivals)
-        results.put((webhook, latencies(reader.events, reader.arrivals)))
-    finally:
-        receiver.stop()
+    while len(reader.events) < expected:
+        if time.monotonic() > deadline:
+            results.put(RuntimeError(f"queue events missing after {DELIVERY_TIMEOUT_S:.0f} s"))
+            return
+        before = len(reader.events)
+        reader.drain()
+        if len(reader.events) == before:
+            time.sleep(0.01)
+    results.put(latencies(reader.events, reader.arrivals))
 
 
 def run(args: argparse.Namespace) -> str:
@@ -103,6 +146,7 @@ def run(args: argparse.Namespace) -> str:
     context = multiprocessing.get_context("fork")
     plain_rates: list[float] = []
     sink_rates: list[float] = []
+    cpu: dict[str, list[float]] = collections.defaultdict(list)
     webhook_ms: list[float] = []
     queue_ms: list[float] = []
     try:
@@ -112,7 +156,9 @@ def run(args: argparse.Namespace) -> str:
                 items = testdata.instances(DATA_DIR, args.instances, next(tags))
                 if kind == "plain":
                     with emulator("plain", []) as server:
+                        before = cpu_seconds(server.process.pid)
                         rate = workloads.stow_throughput(server, items, clients=1).per_second
+                        cpu["emulator without sinks"].append(cpu_seconds(server.process.pid) - before)
                     plain_rates.append(rate)
                     print(f"round {round_number + 1}: no sinks: {rate:.1f} instances/s", flush=True)
                     continue
@@ -123,38 +169,55 @@ def run(args: argparse.Namespace) -> str:
                     {"type": "azure-storage-queue", "connection_string": azurite.connection_string,
                      "queue_name": queue_name},
                 ]  # fmt: skip
-                results = context.Queue()
-                listener = context.Process(
-                    target=listen,
-                    args=(azurite.connection_string, queue_name, webhook_port, args.instances, results),
-                )
-                listener.start()
+                webhook_results, queue_results = context.Queue(), context.Queue()
+                listeners = [
+                    context.Process(target=listen_webhook, args=(webhook_port, args.instances, webhook_results)),
+                    context.Process(
+                        target=listen_queue,
+                        args=(azurite.connection_string, queue_name, args.instances, queue_results),
+                    ),
+                ]
+                for listener in listeners:
+                    listener.start()
                 try:
-                    if results.get(timeout=60) != "ready":
-                        raise RuntimeError("the listener did not start")
+                    for results in (webhook_results, queue_results):
+                        if results.get(timeout=60) != "ready":
+                            raise RuntimeError("a listener did not start")
                     with emulator("sinks", sinks) as server:
+                        pids = {
+                            "emulator with sinks": [server.process.pid],
+                            "Azurite": [azurite.process.pid],
+                            "webhook receiver and queue reader": [listener.pid for listener in listeners],
+                        }
+                        before = {name: sum(map(cpu_seconds, group)) for name, group in pids.items()}
                         rate = workloads.stow_throughput(server, items, clients=1).per_second
-                        outcome = results.get(timeout=DELIVERY_TIMEOUT_S + 60)
+                        outcome = [
+                            results.get(timeout=DELIVERY_TIMEOUT_S + 60) for results in (webhook_results, queue_results)
+                        ]
+                        for name, group in pids.items():
+                            cpu[name].append(sum(map(cpu_seconds, group)) - before[name])
                 finally:
-                    listener.join(30)
-                    if listener.is_alive():
-                        listener.kill()
-                if isinstance(outcome, Exception):
-                    raise outcome
+                    for listener in listeners:
+                        listener.join(30)
+                        if listener.is_alive():
+                            listener.kill()
+                failure = next((item for item in outcome if isinstance(item, Exception)), None)
+                if failure is not None:
+                    raise failure
                 sink_rates.append(rate)
                 webhook_ms += outcome[0]
                 queue_ms += outcome[1]
                 print(f"round {round_number + 1}: webhook + queue: {rate:.1f} instances/s", flush=True)
     finally:
         azurite.stop()
-    return report(args, plain_rates, sink_rates, webhook_ms, queue_ms)
+    return report(args, plain_rates, sink_rates, webhook_ms, queue_ms, cpu)
 
 
 def percentile(samples: list[float], cut: int) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[cut - 1]
 
 
-def report(args, plain: list[float], sinks: list[float], webhook_ms: list[float], queue_ms: list[float]) -> str:  # noqa: ANN001
+def report(args, plain, sinks, webhook_ms, queue_ms, cpu) -> str:  # noqa: ANN001
     plain_median, sinks_median = statistics.median(plain), statistics.median(sinks)
     ratio = sinks_median / plain_median
     rows = [
@@ -180,6 +243,13 @@ def report(args, plain: list[float], sinks: list[float], webhook_ms: list[float]
         "",
         f"Rounds without sinks: {', '.join(f'{rate:.1f}' for rate in plain)} instances/s; "
         f"with sinks: {', '.join(f'{rate:.1f}' for rate in sinks)} instances/s.",
+        "",
+        "CPU seconds per round (median), from the start of the STOW phase until the last event arrived; "
+        "everything runs on this machine's cores:",
+        "",
+        "| processes | CPU s |",
+        "| --- | --- |",
+        *(f"| {name} | {statistics.median(values):.1f} |" for name, values in cpu.items()),
         "",
     ]
     return "\n".join(lines)

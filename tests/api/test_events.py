@@ -277,3 +277,17 @@ async def test_two_workers_share_a_sink_without_delivering_an_event_twice(tmp_pa
         await asyncio.sleep(0.5)  # a duplicate would arrive meanwhile
         entries = await feed(first)
     assert sequence_numbers(receiver.received()) == [entry["sequence"] for entry in entries]
+
+
+async def test_a_delivery_process_that_dies_is_started_again(tmp_path, receiver):
+    async with running_app(data_dir=tmp_path, events=[{"type": "webhook", "url": receiver.url}]) as client:
+        await store(client, make_dataset())
+        await eventually(lambda: len(receiver.received()) == 1, what="the first event")
+        dispatcher = client.app.state.services.events
+        first = dispatcher.delivery
+        first.process.kill()
+        await store(client, make_dataset())
+        await eventually(lambda: len(receiver.received()) == 2, what="the event after the restart")
+        assert dispatcher.delivery is not first
+        entries = await feed(client)
+    assert sequence_numbers(receiver.received()) == [entry["sequence"] for entry in entries]

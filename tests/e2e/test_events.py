@@ -182,3 +182,21 @@ def test_a_malformed_events_file_stops_start_up(tmp_path):
     )
     assert result.returncode == 2
     assert "max_events_per_batch" in result.stderr and str(path) in result.stderr
+
+
+def test_sinks_from_an_events_file_get_every_event_once(tmp_path):
+    out = tmp_path / "events.jsonl"
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps([{"type": "file", "path": str(out)}]))
+    server = Server(tmp_path / "data", None, DICOM_EMULATOR_EVENTS_FILE=str(path)).start()
+
+    def written() -> list[dict]:
+        return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+
+    try:
+        store(server, 3)
+        wait_until(lambda: len(written()) >= 3, what="the events in the file")
+        expected = feed_sequences(server)
+    finally:
+        server.stop()
+    assert sequence_numbers(written()) == expected

@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..errors import BadRequest
 from ..features.events import views
-from ..features.events.dispatcher import VALIDATION_PATH
+from ..features.events.runner import VALIDATION_PATH
 from .context import services_of
 
 MAX_DEAD_LETTERS = 1000
