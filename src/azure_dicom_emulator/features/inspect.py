@@ -14,6 +14,7 @@ from ..dicom.dicom_json import dataset_to_dicom_json
 from ..dicom.extended_values import TagSpec, tag_value
 from ..dicom.index_values import SERIES_COLUMNS, STUDY_COLUMNS, index_values
 from ..dicom.part10 import MAGIC, PREAMBLE_LENGTH, NotPart10Error, lacks_preamble, read_header, zero_preamble
+from ..dicom.query_attributes import returned_attributes
 from ..dicom.validation import validate_instance
 
 
@@ -33,6 +34,8 @@ class Inspection:
     stored_size: int = 0
     study_values: dict = field(default_factory=dict)
     series_values: dict = field(default_factory=dict)
+    instance_attributes: str | None = None
+    """The attributes searches return at instance level (dicom.query_attributes), as JSON."""
     extended_values: dict = field(default_factory=dict)
     """The value of each extended query tag known when the upload was inspected (by tag), None when none."""
     multiple_values_indexed: bool = False
@@ -90,6 +93,9 @@ def inspect_staged(
         as_dict = json.loads(result.metadata)
         result.study_values = index_values(as_dict, STUDY_COLUMNS)
         result.series_values = index_values(as_dict, SERIES_COLUMNS)
+        result.study_values["attributes"] = returned_attributes(as_dict, "study")
+        result.series_values["attributes"] = returned_attributes(as_dict, "series")
+        result.instance_attributes = returned_attributes(as_dict, "instance")
         result.extended_values = {spec.tag: tag_value(as_dict, spec, strict=False)[0] for spec in extended_tags}
         return result
 

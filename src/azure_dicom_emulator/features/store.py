@@ -318,6 +318,7 @@ async def _commit_batch(
                     "blob_key": key,
                     "size": inspection.stored_size,
                     "metadata": inspection.metadata.decode(),
+                    "attributes": inspection.instance_attributes,
                     "created_at": now,
                 }
                 previous = existing.get(inspection.instance_id)

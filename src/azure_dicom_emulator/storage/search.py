@@ -139,6 +139,7 @@ _STUDY_COLUMNS = [
     study.c.study_date,
     study.c.study_description,
     study.c.accession_number,
+    study.c.attributes.label("study_attributes"),
 ]
 _SERIES_COLUMNS = [
     series.c.series_key,
@@ -146,12 +147,14 @@ _SERIES_COLUMNS = [
     series.c.modality,
     series.c.performed_procedure_step_start_date,
     series.c.manufacturer_model_name,
+    series.c.attributes.label("series_attributes"),
 ]
 _INSTANCE_COLUMNS = [
     instance.c.instance_key,
     instance.c.sop_uid,
     instance.c.sop_class_uid,
     instance.c.version,
+    instance.c.attributes.label("instance_attributes"),
 ]
 
 
@@ -226,13 +229,20 @@ async def study_modalities(conn: AsyncConnection, study_keys: Sequence[int]) -> 
 async def latest_metadata(conn: AsyncConnection, level: TagLevel, keys: Sequence[int]) -> dict[int, str]:
     """The stored DICOM JSON of the most recently stored instance of each study, series or instance."""
     if level == TagLevel.INSTANCE:
-        statement = select(instance.c.instance_key, instance.c.metadata).where(instance.c.instance_key.in_(keys))
-        return {row[0]: row[1] for row in await conn.execute(statement)}
-    owner = instance.c[_KEYS[level]]
-    latest = (
-        select(owner, func.max(instance.c.version).label("version")).where(owner.in_(keys)).group_by(owner).subquery()
+        instance_keys = dict(zip(keys, keys, strict=True))
+    else:
+        owner_table = _TABLES[level]
+        owner = owner_table.c[_KEYS[level]]
+        newest = (
+            select(instance.c.instance_key)
+            .where(instance.c[_KEYS[level]] == owner)
+            .order_by(instance.c.version.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        rows = await conn.execute(select(owner, newest).where(owner.in_(keys)))
+        instance_keys = {row[1]: row[0] for row in rows if row[1] is not None}
+    statement = select(instance.c.instance_key, instance.c.metadata).where(
+        instance.c.instance_key.in_(list(instance_keys))
     )
-    statement = select(owner, instance.c.metadata).join(
-        latest, and_(owner == latest.c[_KEYS[level]], instance.c.version == latest.c.version)
-    )
-    return {row[0]: row[1] for row in await conn.execute(statement)}
+    return {instance_keys[row[0]]: row[1] for row in await conn.execute(statement)}
