@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Row, Select, Table, and_, false, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, false, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import instance, person_name_word, series, study
@@ -158,17 +158,17 @@ _INSTANCE_COLUMNS = [
 ]
 
 
-def _base(level: TagLevel) -> tuple[Select, ColumnElement, Table]:
+def _base(level: TagLevel) -> tuple[Select, ColumnElement]:
     if level == TagLevel.STUDY:
-        return select(*_STUDY_COLUMNS), study.c.study_key.desc(), study
+        return select(*_STUDY_COLUMNS), study.c.study_key.desc()
     if level == TagLevel.SERIES:
         joined = series.join(study, study.c.study_key == series.c.study_key)
-        return select(*_SERIES_COLUMNS, *_STUDY_COLUMNS).select_from(joined), series.c.series_key.desc(), series
+        return select(*_SERIES_COLUMNS, *_STUDY_COLUMNS).select_from(joined), series.c.series_key.desc()
     joined = instance.join(series, series.c.series_key == instance.c.series_key).join(
         study, study.c.study_key == instance.c.study_key
     )
     columns = [*_INSTANCE_COLUMNS, *_SERIES_COLUMNS, *_STUDY_COLUMNS]
-    return select(*columns).select_from(joined), instance.c.version.desc(), instance
+    return select(*columns).select_from(joined), instance.c.version.desc()
 
 
 async def search(
@@ -184,8 +184,10 @@ async def search(
     Rows carry the columns of their level and of the levels above it (study for a series, study
     and series for an instance).
     """
-    statement, order, table = _base(level)
-    statement = statement.where(table.c.partition_key == partition_key, *(_clause(c) for c in conditions))
+    statement, order = _base(level)
+    # Every joined level is named with the partition, so lookups by UID use the (partition, UID) indexes.
+    partitions = [_TABLES[joined].c.partition_key == partition_key for joined in TagLevel if joined <= level]
+    statement = statement.where(*partitions, *(_clause(c) for c in conditions))
     return list(await conn.execute(statement.order_by(order).limit(limit).offset(offset)))
 
 
