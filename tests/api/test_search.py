@@ -319,3 +319,21 @@ async def test_accept_and_partitions(client, partitioned_client):
         f"/v2/partitions/search-b/studies?StudyInstanceUID={ds.StudyInstanceUID}", headers=ACCEPT
     )
     assert other.status_code == 204
+
+
+async def test_rows_stored_without_kept_attributes_are_answered_from_metadata(client):
+    from sqlalchemy import update
+
+    from azure_dicom_emulator.storage.schema import instance, series, study
+
+    patient = unique()
+    ds = make_dataset(PatientID=patient, StudyTime="111111", SeriesNumber=4, Rows=8)
+    await store(client, ds)
+    async with client.app.state.services.db.write() as conn:
+        await conn.execute(update(study).where(study.c.study_uid == ds.StudyInstanceUID).values(attributes=None))
+        await conn.execute(update(series).where(series.c.series_uid == ds.SeriesInstanceUID).values(attributes=None))
+        await conn.execute(update(instance).where(instance.c.sop_uid == ds.SOPInstanceUID).values(attributes=None))
+    (found,) = await search(client, f"instances?PatientID={patient}&includefield=all")
+    assert value(found, "00080030") == "111111"
+    assert value(found, "00200011") == 4
+    assert value(found, "00280010") == 8

@@ -25,6 +25,7 @@ from ..dicom.part10 import (
     read_header,
     zero_preamble,
 )
+from ..dicom.query_attributes import returned_attributes
 from ..dicom.validation import validate_instance
 
 
@@ -44,6 +45,8 @@ class Inspection:
     stored_size: int = 0
     study_values: dict = field(default_factory=dict)
     series_values: dict = field(default_factory=dict)
+    instance_attributes: str | None = None
+    """The attributes searches return at instance level (dicom.query_attributes), as JSON."""
     extended_values: dict = field(default_factory=dict)
     """The value of each extended query tag known when the upload was inspected (by tag), None when none."""
     multiple_values_indexed: bool = False
@@ -103,6 +106,9 @@ def inspect_staged(
         as_dict = json.loads(result.metadata)
         result.study_values = index_values(as_dict, STUDY_COLUMNS)
         result.series_values = index_values(as_dict, SERIES_COLUMNS)
+        result.study_values["attributes"] = returned_attributes(as_dict, "study")
+        result.series_values["attributes"] = returned_attributes(as_dict, "series")
+        result.instance_attributes = returned_attributes(as_dict, "instance")
         result.extended_values = {spec.tag: tag_value(as_dict, spec, strict=False)[0] for spec in extended_tags}
         result.frame_index = frame_index_of(path, header).to_json()
         return result

@@ -320,6 +320,7 @@ async def _commit_batch(
                     "size": inspection.stored_size,
                     "metadata": inspection.metadata.decode(),
                     "frame_index": inspection.frame_index,
+                    "attributes": inspection.instance_attributes,
                     "created_at": now,
                 }
                 previous = existing.get(inspection.instance_id)

@@ -70,7 +70,10 @@ study = Table(
     Column("referring_physician_name_words", MatchKey),
     Column("study_description_key", MatchKey),
     Column("accession_number_key", MatchKey),
+    # The attributes searches return, of the most recently stored instance (dicom.query_attributes).
+    Column("attributes", Text),
     UniqueConstraint("partition_key", "study_uid"),
+    Index(None, "partition_key", "study_key"),
     Index(None, "partition_key", "patient_id_key", "study_key"),
     Index(None, "partition_key", "patient_name_key", "study_key"),
     Index(None, "partition_key", "referring_physician_name_key", "study_key"),
@@ -92,6 +95,7 @@ series = Table(
     Column("manufacturer_model_name", Text),
     Column("modality_key", MatchKey),
     Column("manufacturer_model_name_key", MatchKey),
+    Column("attributes", Text),
     UniqueConstraint("study_key", "series_uid"),
     Index(None, "partition_key", "series_key"),
     Index(None, "partition_key", "modality_key", "series_key"),
@@ -124,6 +128,7 @@ instance = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     # Where each frame lies in the file (dicom.frames.FrameIndex as JSON); NULL for rows written before it.
     Column("frame_index", Text),
+    Column("attributes", Text),
     UniqueConstraint("partition_key", "study_uid", "series_uid", "sop_uid"),
     Index(None, "series_key", "version"),
     Index(None, "study_key", "version"),

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Row, Select, Table, and_, false, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, false, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import instance, person_name_word, series, study
@@ -139,6 +139,7 @@ _STUDY_COLUMNS = [
     study.c.study_date,
     study.c.study_description,
     study.c.accession_number,
+    study.c.attributes.label("study_attributes"),
 ]
 _SERIES_COLUMNS = [
     series.c.series_key,
@@ -146,26 +147,28 @@ _SERIES_COLUMNS = [
     series.c.modality,
     series.c.performed_procedure_step_start_date,
     series.c.manufacturer_model_name,
+    series.c.attributes.label("series_attributes"),
 ]
 _INSTANCE_COLUMNS = [
     instance.c.instance_key,
     instance.c.sop_uid,
     instance.c.sop_class_uid,
     instance.c.version,
+    instance.c.attributes.label("instance_attributes"),
 ]
 
 
-def _base(level: TagLevel) -> tuple[Select, ColumnElement, Table]:
+def _base(level: TagLevel) -> tuple[Select, ColumnElement]:
     if level == TagLevel.STUDY:
-        return select(*_STUDY_COLUMNS), study.c.study_key.desc(), study
+        return select(*_STUDY_COLUMNS), study.c.study_key.desc()
     if level == TagLevel.SERIES:
         joined = series.join(study, study.c.study_key == series.c.study_key)
-        return select(*_SERIES_COLUMNS, *_STUDY_COLUMNS).select_from(joined), series.c.series_key.desc(), series
+        return select(*_SERIES_COLUMNS, *_STUDY_COLUMNS).select_from(joined), series.c.series_key.desc()
     joined = instance.join(series, series.c.series_key == instance.c.series_key).join(
         study, study.c.study_key == instance.c.study_key
     )
     columns = [*_INSTANCE_COLUMNS, *_SERIES_COLUMNS, *_STUDY_COLUMNS]
-    return select(*columns).select_from(joined), instance.c.version.desc(), instance
+    return select(*columns).select_from(joined), instance.c.version.desc()
 
 
 async def search(
@@ -181,8 +184,10 @@ async def search(
     Rows carry the columns of their level and of the levels above it (study for a series, study
     and series for an instance).
     """
-    statement, order, table = _base(level)
-    statement = statement.where(table.c.partition_key == partition_key, *(_clause(c) for c in conditions))
+    statement, order = _base(level)
+    # Every joined level is named with the partition, so lookups by UID use the (partition, UID) indexes.
+    partitions = [_TABLES[joined].c.partition_key == partition_key for joined in TagLevel if joined <= level]
+    statement = statement.where(*partitions, *(_clause(c) for c in conditions))
     return list(await conn.execute(statement.order_by(order).limit(limit).offset(offset)))
 
 
@@ -226,13 +231,20 @@ async def study_modalities(conn: AsyncConnection, study_keys: Sequence[int]) -> 
 async def latest_metadata(conn: AsyncConnection, level: TagLevel, keys: Sequence[int]) -> dict[int, str]:
     """The stored DICOM JSON of the most recently stored instance of each study, series or instance."""
     if level == TagLevel.INSTANCE:
-        statement = select(instance.c.instance_key, instance.c.metadata).where(instance.c.instance_key.in_(keys))
-        return {row[0]: row[1] for row in await conn.execute(statement)}
-    owner = instance.c[_KEYS[level]]
-    latest = (
-        select(owner, func.max(instance.c.version).label("version")).where(owner.in_(keys)).group_by(owner).subquery()
+        instance_keys = dict(zip(keys, keys, strict=True))
+    else:
+        owner_table = _TABLES[level]
+        owner = owner_table.c[_KEYS[level]]
+        newest = (
+            select(instance.c.instance_key)
+            .where(instance.c[_KEYS[level]] == owner)
+            .order_by(instance.c.version.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        rows = await conn.execute(select(owner, newest).where(owner.in_(keys)))
+        instance_keys = {row[1]: row[0] for row in rows if row[1] is not None}
+    statement = select(instance.c.instance_key, instance.c.metadata).where(
+        instance.c.instance_key.in_(list(instance_keys))
     )
-    statement = select(owner, instance.c.metadata).join(
-        latest, and_(owner == latest.c[_KEYS[level]], instance.c.version == latest.c.version)
-    )
-    return {row[0]: row[1] for row in await conn.execute(statement)}
+    return {instance_keys[row[0]]: row[1] for row in await conn.execute(statement)}

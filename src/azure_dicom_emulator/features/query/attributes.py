@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from ...dicom.attribute_ids import parse_attribute_id
+from ...dicom.query_attributes import ALL, V1_DEFAULTS, V2_DEFAULTS
 from ...storage.tag_values import TagLevel
 
 
@@ -28,10 +28,6 @@ class Resource(Enum):
     def filter_levels(self) -> tuple[TagLevel, ...]:
         """The levels whose attributes are queryable on this route, and that its results carry."""
         return self.value[1]
-
-
-def _tags(*keywords: str) -> frozenset[int]:
-    return frozenset(parse_attribute_id(keyword) for keyword in keywords)
 
 
 @dataclass(frozen=True)
@@ -89,81 +85,8 @@ INDEXED = {
 }
 """Attributes whose values the index holds, by level: tag -> column."""
 
-V2_DEFAULTS = {
-    TagLevel.STUDY: _tags(
-        "StudyInstanceUID",
-        "StudyDate",
-        "StudyDescription",
-        "AccessionNumber",
-        "ReferringPhysicianName",
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-    ),
-    TagLevel.SERIES: _tags("SeriesInstanceUID", "Modality", "PerformedProcedureStepStartDate", "ManufacturerModelName"),
-    TagLevel.INSTANCE: _tags("SOPInstanceUID"),
-}
-V1_DEFAULTS = {
-    TagLevel.STUDY: _tags(
-        "SpecificCharacterSet",
-        "StudyDate",
-        "StudyTime",
-        "AccessionNumber",
-        "InstanceAvailability",
-        "ReferringPhysicianName",
-        "TimezoneOffsetFromUTC",
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-        "PatientSex",
-        "StudyInstanceUID",
-        "StudyID",
-    ),
-    TagLevel.SERIES: _tags(
-        "SpecificCharacterSet",
-        "Modality",
-        "TimezoneOffsetFromUTC",
-        "SeriesDescription",
-        "SeriesInstanceUID",
-        "PerformedProcedureStepStartDate",
-        "PerformedProcedureStepStartTime",
-        "RequestAttributesSequence",
-    ),
-    TagLevel.INSTANCE: _tags(
-        "SpecificCharacterSet",
-        "SOPClassUID",
-        "SOPInstanceUID",
-        "InstanceAvailability",
-        "TimezoneOffsetFromUTC",
-        "InstanceNumber",
-        "Rows",
-        "Columns",
-        "BitsAllocated",
-        "NumberOfFrames",
-    ),
-}
-ALL = {
-    TagLevel.STUDY: V1_DEFAULTS[TagLevel.STUDY]
-    | _tags(
-        "StudyDescription",
-        "AnatomicRegionsInStudyCodeSequence",
-        "ProcedureCodeSequence",
-        "NameOfPhysiciansReadingStudy",
-        "AdmittingDiagnosesDescription",
-        "ReferencedStudySequence",
-        "PatientAge",
-        "PatientSize",
-        "PatientWeight",
-        "Occupation",
-        "AdditionalPatientHistory",
-    ),
-    TagLevel.SERIES: V1_DEFAULTS[TagLevel.SERIES] | _tags("SeriesNumber", "Laterality", "SeriesDate", "SeriesTime"),
-    TagLevel.INSTANCE: V1_DEFAULTS[TagLevel.INSTANCE],
-}
-"""The attributes ``includefield=all`` returns at each level (both API versions)."""
-
 
 def default_tags(levels: tuple[TagLevel, ...], api_version: int, include_all: bool) -> set[int]:
     """The attributes returned without includefield (or with ``all``) for results carrying ``levels``."""
     table = ALL if include_all else V2_DEFAULTS if api_version >= 2 else V1_DEFAULTS
-    return set().union(*(table[level] for level in levels))
+    return set().union(*(table[level.name.lower()] for level in levels))

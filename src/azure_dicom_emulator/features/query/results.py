@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...dicom.attribute_ids import path_of
 from ...dicom.index_values import person_name_json
+from ...dicom.query_attributes import KEPT
 from ...storage import search as queries
 from ...storage.tag_values import TagLevel
 from .attributes import (
@@ -40,31 +41,57 @@ async def build_datasets(conn: AsyncConnection, level: TagLevel, rows: Sequence[
     """One DICOM JSON dataset per row with the attributes ``tags`` that have a value, in tag order.
 
     Indexed attributes come from the index (study and series values are the latest non-empty
-    ones stored); computed ones are counted; any other attribute comes from the metadata of the
-    most recently stored instance of the row's study, series or instance.
+    ones stored); computed ones are counted; any other attribute comes from the most recently
+    stored instance of the row's study, series or instance: from the copy of the attributes
+    searches return that the index keeps for it, or else from its whole metadata.
     """
     levels = [row_level for row_level in TagLevel if row_level <= level]  # a row carries the levels above it
-    from_index = {tag: (lvl, column) for lvl in levels for tag, column in INDEXED[lvl].items() if tag in tags}
+    from_index = {tag: column for lvl in levels for tag, column in INDEXED[lvl].items() if tag in tags}
     computed = {tag for lvl in levels for tag in COMPUTED[lvl] if tag in tags}
-    from_metadata = tags - from_index.keys() - computed
+    stored = sorted(tags - from_index.keys() - computed)
+    kept = [
+        (f"{lvl.name.lower()}_attributes", {path_of(t) for t in stored if t in KEPT[lvl.name.lower()]})
+        for lvl in levels
+    ]
+    kept = [(column, paths) for column, paths in kept if paths]
+    uncovered = [path_of(t) for t in stored if not any(path_of(t) in paths for _, paths in kept)]
     datasets: list[dict] = [{} for _ in rows]
-    if from_metadata:
-        keys = [getattr(row, _KEY_COLUMNS[level]) for row in rows]
-        stored = await queries.latest_metadata(conn, level, keys)
-        for dataset, key in zip(datasets, keys, strict=True):
-            metadata = json.loads(stored.get(key, "{}"))
-            for tag in from_metadata:
-                element = metadata.get(path_of(tag))
-                if element is not None and element.get("Value"):
-                    dataset[path_of(tag)] = element
+    whole_needed: list[int] = []
+    for position, (dataset, row) in enumerate(zip(datasets, rows, strict=True)):
+        for column, paths in kept:
+            document = getattr(row, column)
+            if document is None:  # stored before the index kept these attributes
+                whole_needed.append(position)
+                break
+            dataset.update((path, element) for path, element in json.loads(document).items() if path in paths)
+        if uncovered and (not whole_needed or whole_needed[-1] != position):
+            whole_needed.append(position)
+    if whole_needed:
+        wanted = [path_of(tag) for tag in stored]
+        await _add_from_metadata(
+            conn, level, [rows[i] for i in whole_needed], [datasets[i] for i in whole_needed], wanted
+        )
     for dataset, row in zip(datasets, rows, strict=True):
-        for tag, (_, column) in from_index.items():
+        for tag, column in from_index.items():
             value = getattr(row, column)
             if value is not None:
                 dataset[path_of(tag)] = _indexed_element(tag, value)
     if computed:
         await _add_computed(conn, rows, datasets, computed)
     return [dict(sorted(dataset.items())) for dataset in datasets]
+
+
+async def _add_from_metadata(
+    conn: AsyncConnection, level: TagLevel, rows: Sequence[Row], datasets: list[dict], paths: list[str]
+) -> None:
+    keys = [getattr(row, _KEY_COLUMNS[level]) for row in rows]
+    documents = await queries.latest_metadata(conn, level, keys)
+    for dataset, key in zip(datasets, keys, strict=True):
+        metadata = json.loads(documents.get(key, "{}"))
+        for path in paths:
+            element = metadata.get(path)
+            if element is not None and element.get("Value"):
+                dataset[path] = element
 
 
 async def _add_computed(conn: AsyncConnection, rows: Sequence[Row], datasets: list[dict], computed: set[int]) -> None:

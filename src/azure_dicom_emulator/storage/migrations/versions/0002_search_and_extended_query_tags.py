@@ -29,6 +29,7 @@ STUDY_KEYS = [
 ]
 SERIES_KEYS = ["modality_key", "manufacturer_model_name_key"]
 STUDY_INDEXES = [
+    ["partition_key", "study_key"],
     ["partition_key", "patient_id_key", "study_key"],
     ["partition_key", "patient_name_key", "study_key"],
     ["partition_key", "referring_physician_name_key", "study_key"],
@@ -70,6 +71,8 @@ def upgrade() -> None:
         op.add_column("study", sa.Column(column, MatchKey, nullable=True))
     for column in SERIES_KEYS:
         op.add_column("series", sa.Column(column, MatchKey, nullable=True))
+    for table in ("study", "series", "instance"):
+        op.add_column(table, sa.Column("attributes", sa.Text(), nullable=True))
     with op.batch_alter_table("instance", schema=None) as batch_op:
         batch_op.drop_index("ix_instance_study_key")
         batch_op.drop_index("ix_instance_series_key")
@@ -202,9 +205,11 @@ def downgrade() -> None:
     with op.batch_alter_table("instance", schema=None) as batch_op:
         batch_op.create_index("ix_instance_series_key", ["series_key"], unique=False)
         batch_op.create_index("ix_instance_study_key", ["study_key"], unique=False)
+    with op.batch_alter_table("instance", schema=None) as batch_op:
+        batch_op.drop_column("attributes")
     with op.batch_alter_table("series", schema=None) as batch_op:
-        for column in SERIES_KEYS:
+        for column in [*SERIES_KEYS, "attributes"]:
             batch_op.drop_column(column)
     with op.batch_alter_table("study", schema=None) as batch_op:
-        for column in STUDY_KEYS:
+        for column in [*STUDY_KEYS, "attributes"]:
             batch_op.drop_column(column)
