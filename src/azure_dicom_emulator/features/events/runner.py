@@ -51,7 +51,7 @@ VALIDATION_PATH = "/emulator/events/validate"
 
 
 class LeaseLost(Exception):
-    """Another worker took the sink over."""
+    """Another delivery process took the sink over."""
 
 
 def _now() -> datetime:
@@ -155,7 +155,7 @@ async def wait(event: asyncio.Event, timeout: float) -> None:
 
 
 class SinkRunner:
-    """Delivery to one sink from this worker, while it holds the sink's lease."""
+    """Delivery to one sink from this process, while it holds the sink's lease."""
 
     def __init__(self, db: Database, config: SinkConfig, target: Target, owner: str, validation_url: str) -> None:
         self.db = db
@@ -199,7 +199,7 @@ class SinkRunner:
             await asyncio.sleep(RENEW_SECONDS)
 
     async def deliver(self) -> None:
-        """Delivers events for as long as this worker holds the lease."""
+        """Delivers events for as long as this process holds the lease."""
         while True:
             if not self.owned:
                 await wait(self.wake_event, RENEW_SECONDS)
@@ -209,7 +209,7 @@ class SinkRunner:
                     await self._load()
                 await self._step()
             except LeaseLost:
-                log.info("sink '%s': another worker took over", self.name)
+                log.info("sink '%s': another delivery process took over", self.name)
                 self.owned = False
                 self.loaded = False
 

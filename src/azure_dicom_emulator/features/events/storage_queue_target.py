@@ -1,9 +1,10 @@
 """The ``azure-storage-queue`` sink: one base64-encoded message per event, as Event Grid sends them.
 
-Events are handed over in sequence order, up to ``max_concurrent_messages`` at a time: a queue
-takes one message per request, and one request at a time cannot keep up with a busy STOW. The
-messages of one such group may land in the queue in any order among themselves (Azure Storage
-queues do not promise order either); ``max_concurrent_messages: 1`` keeps every message in order.
+A queue takes one message per request, and one request at a time cannot keep up with a busy
+STOW, so up to ``max_concurrent_messages`` requests are in flight, started in sequence order
+over groups of GROUP_WINDOWS times as many events. Messages in flight together may land in the
+queue in any order among themselves (Azure Storage queues do not promise order either);
+``max_concurrent_messages: 1`` keeps every message in order.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .envelope import in_schema
 from .target import DeliveryFailed
 
 TIMEOUT_SECONDS = 30.0  # as long as Event Grid waits for a destination
+GROUP_WINDOWS = 8
 
 
 class StorageQueueTarget:
@@ -30,7 +32,8 @@ class StorageQueueTarget:
 
     def __init__(self, config: StorageQueueSink) -> None:
         self.config = config
-        self.batch_size = config.max_concurrent_messages
+        self.batch_size = config.max_concurrent_messages * GROUP_WINDOWS
+        self.in_flight = asyncio.Semaphore(config.max_concurrent_messages)
         self.client = QueueClient.from_connection_string(
             config.connection_string,
             config.queue_name,
@@ -42,14 +45,11 @@ class StorageQueueTarget:
         self.queue_ready = False
 
     async def deliver(self, events: list[dict], delivery_count: int) -> None:
-        """Sends each event as one message, all at once; any storage error fails the group (retryable)."""
+        """Sends each event as one message; any storage error fails the group (retryable, the whole group again)."""
         try:
             if not self.queue_ready:
                 await self._create_queue()
-            sent = await asyncio.gather(
-                *(self.client.send_message(json.dumps(in_schema(event, self.config.event_schema))) for event in events),
-                return_exceptions=True,
-            )
+            sent = await asyncio.gather(*(self._send(event) for event in events), return_exceptions=True)
             failure = next((result for result in sent if isinstance(result, BaseException)), None)
             if failure is not None:
                 raise failure
@@ -57,6 +57,10 @@ class StorageQueueTarget:
             raise DeliveryFailed(f"queue '{self.config.queue_name}': {exc.reason or exc}", exc.status_code) from exc
         except AzureError as exc:
             raise DeliveryFailed(f"queue '{self.config.queue_name}': {exc.message or exc}") from exc
+
+    async def _send(self, event: dict) -> None:
+        async with self.in_flight:
+            await self.client.send_message(json.dumps(in_schema(event, self.config.event_schema)))
 
     async def _create_queue(self) -> None:
         with contextlib.suppress(ResourceExistsError):
