@@ -259,3 +259,24 @@ async def test_instance_transcoding_to_jpeg_2000_and_from_compressed(client):
     corrupted = await put(client, to_bytes(corrupted_jpeg()))
     refused = await client.get(instance_path(corrupted), headers={"Accept": "application/dicom"})
     assert (refused.status_code, refused.text) == (406, "The specified transcoding is not supported.")
+
+
+async def test_files_above_the_transcoding_limit_are_406(client, monkeypatch):
+    """Azure's limit is 100 MB; lowered here so that a small file is over it."""
+    from azure_dicom_emulator.features import rendered, retrieve
+
+    ds = await put(client, sample_bytes("SC_rgb_rle.dcm"))
+    monkeypatch.setattr(retrieve, "MAX_TRANSCODE_BYTES", 1000)
+    monkeypatch.setattr(rendered, "MAX_TRANSCODE_BYTES", 1000)
+    too_large = "Requested DICOM instance size is above the supported limit of 1000."
+    frames = await client.get(
+        frames_path(ds, "1"), headers={"Accept": 'multipart/related; type="application/octet-stream"'}
+    )
+    assert (frames.status_code, frames.text.split(" The entire")[0]) == (406, too_large)
+    instance = await client.get(instance_path(ds), headers={"Accept": "application/dicom"})
+    assert (instance.status_code, instance.text.split(" The entire")[0]) == (406, too_large)
+    image = await client.get(instance_path(ds) + "/rendered", headers={"Accept": "image/jpeg"})
+    assert image.status_code == 406
+    assert image.text == "Requested DICOM instance size is above the supported limit of 1000 for rendering."
+    as_stored = await client.get(frames_path(ds, "1"), headers={"Accept": OCTET_ANY})
+    assert as_stored.status_code == 200
