@@ -15,6 +15,7 @@ import uuid
 
 from ..storage import operations
 from . import reindex
+from .events.runner import wait
 from .operations import REINDEX
 from .services import Services
 
@@ -51,9 +52,7 @@ class OperationRunner:
                 log.exception("operation runner failed; retrying after the next poll")
                 ran = False
             if not ran:
-                wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.services.settings.operation_poll_seconds)
+                await wait(wake, self.services.settings.operation_poll_seconds)
 
     async def run_next(self) -> bool:
         """Claims one operation and runs it to its end; False when there was none to claim."""
