@@ -95,6 +95,19 @@ async def test_cloudevents_webhook_does_the_options_handshake_and_gets_batches(t
     assert sum(len(body) if isinstance(body, list) else 1 for _, _, body in posts) == 5
 
 
+async def test_event_grid_webhook_gets_arrays_of_up_to_max_events_per_batch(tmp_path, receiver):
+    sink = {"type": "webhook", "url": receiver.url, "max_events_per_batch": 3}
+    async with running_app(data_dir=tmp_path, events=[sink]) as client:
+        await store(client, *(make_dataset() for _ in range(5)))
+        await eventually(lambda: len(receiver.received()) == 5, what="five deliveries")
+        entries = await feed(client)
+    events = receiver.received()
+    assert [event["data"]["sequenceNumber"] for event in events] == [entry["sequence"] for entry in entries]
+    notifications = [request for request in receiver.requests if request[1].get("aeg-event-type") == "Notification"]
+    assert all(isinstance(body, list) and 1 <= len(body) <= 3 for _, _, body in notifications)
+    assert any(len(body) > 1 for _, _, body in notifications)
+
+
 async def test_failing_events_are_dead_lettered_after_the_configured_attempts(tmp_path, database_url, receiver):
     sink = {"type": "webhook", "url": receiver.url, "name": "flaky", "max_attempts": 3, **FAST_RETRIES}
     async with running_app(data_dir=tmp_path, database_url=database_url, events=[sink]) as client:

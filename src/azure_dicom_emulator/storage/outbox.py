@@ -35,6 +35,11 @@ async def events_after(conn: AsyncConnection, position: int, limit: int) -> list
     return list(result)
 
 
+async def newest_event(conn: AsyncConnection) -> int:
+    """The newest outbox row's sequence, or 0: what the sinks are to catch up with."""
+    return (await conn.execute(select(func.coalesce(func.max(event_outbox.c.sequence), 0)))).scalar_one()
+
+
 async def newest_sequence(conn: AsyncConnection) -> int:
     """The newest change-feed sequence, or 0: where a new sink or follower starts."""
     return (await conn.execute(select(func.coalesce(func.max(change_feed.c.sequence), 0)))).scalar_one()

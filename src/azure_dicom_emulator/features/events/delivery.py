@@ -23,6 +23,7 @@ from .runner import Sinks
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_SECONDS = 15.0
 READY_TIMEOUT_SECONDS = 60.0
+AZURE_HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
 
 
 class DeliveryProcess:
@@ -70,8 +71,19 @@ def run(settings_data: dict, pipe: Connection) -> None:
     """The child's entry point: delivers every sink until told to stop or orphaned."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops us in order on Ctrl-C
     settings = Settings(**settings_data)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     asyncio.run(_deliver(settings, pipe))
+
+
+def configure_logging(log_level: str) -> None:
+    """Logs at ``log_level`` as the server does, except the storage SDK's request and response lines below debug.
+
+    The SDK logs both at INFO, two multi-line entries per queue message, which would cost more
+    than sending the message.
+    """
+    level = logging.getLevelName(log_level.upper())
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger(AZURE_HTTP_LOGGER).setLevel(logging.NOTSET if level <= logging.DEBUG else logging.WARNING)
 
 
 async def _deliver(settings: Settings, pipe: Connection) -> None:

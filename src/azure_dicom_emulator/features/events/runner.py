@@ -85,7 +85,7 @@ class Sinks:
         """Starts every sink's lease keeper and delivery loop, and the pruning."""
         for runner in self.runners:
             self.tasks += [forever(runner.keep_lease, runner.name), forever(runner.deliver, runner.name)]
-        self.tasks.append(forever(self._prune, "outbox pruning"))
+        self.tasks += [forever(self._watch, "outbox watch"), forever(self._prune, "outbox pruning")]
 
     async def stop(self) -> None:
         """Stops delivering and gives up the leases, so a successor starts at once."""
@@ -94,6 +94,16 @@ class Sinks:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         for runner in self.runners:
             await runner.close()
+
+    async def _watch(self) -> None:
+        """Every POLL_SECONDS, wakes the sinks that have events to deliver: one query however many sinks."""
+        while True:
+            async with self.db.read() as conn:
+                newest = await outbox.newest_event(conn)
+            for runner in self.runners:
+                if runner.owned and runner.loaded and runner.position < newest:
+                    runner.wake_event.set()
+            await asyncio.sleep(POLL_SECONDS)
 
     async def _prune(self) -> None:
         while True:
@@ -230,7 +240,7 @@ class SinkRunner:
         async with self.db.read() as conn:
             rows = await outbox.events_after(conn, self.position, max(READ_LIMIT, self.target.batch_size))
         if not rows:
-            await wait(self.wake_event, POLL_SECONDS)
+            await wait(self.wake_event, RENEW_SECONDS)  # Sinks._watch wakes us when events come
             return
         if self.target.endpoint is not None and not await self._validated():
             return

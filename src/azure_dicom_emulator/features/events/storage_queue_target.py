@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import urllib.request
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
 from azure.storage.queue import TextBase64EncodePolicy
@@ -41,6 +42,9 @@ class StorageQueueTarget:
             retry_total=0,  # the dispatcher retries, with its own backoff and dead letters
             connection_timeout=TIMEOUT_SECONDS,
             read_timeout=TIMEOUT_SECONDS,
+            # Trusting the environment makes every request look up .netrc and proxies in a thread;
+            # only proxies matter to a queue (its requests are signed), so only they turn it on.
+            use_env_settings=bool(urllib.request.getproxies()),
         )
         self.queue_ready = False
 
