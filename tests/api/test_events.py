@@ -296,6 +296,13 @@ async def test_a_delivery_process_that_dies_is_started_again(tmp_path, receiver)
     async with running_app(data_dir=tmp_path, events=[{"type": "webhook", "url": receiver.url}]) as client:
         await store(client, make_dataset())
         await eventually(lambda: len(receiver.received()) == 1, what="the first event")
+        # Delivery is at least once: killed after the endpoint took the event but before the cursor
+        # moved past it, the process's successor delivers it again. Kill it once the cursor moved.
+        delivered = receiver.received()[0]["data"]["sequenceNumber"]
+        deadline = time.monotonic() + 30
+        while (await client.get("/emulator/events/sinks")).json()[0]["deliveredThroughSequence"] != delivered:
+            assert time.monotonic() < deadline, "the cursor did not move past the first event"
+            await asyncio.sleep(0.02)
         dispatcher = client.app.state.services.events
         first = dispatcher.delivery
         first.process.kill()
