@@ -18,11 +18,12 @@ from pydicom.filewriter import write_data_element
 from pydicom.uid import JPEGBaseline8Bit
 
 from azure_dicom_emulator.dicom.part10 import (
+    HEAD_LENGTH,
     NotPart10Error,
     check_structure,
     lacks_preamble,
     read_header,
-    zero_preamble,
+    stored_head,
 )
 
 from ..factories import make_dataset, to_bytes
@@ -515,7 +516,7 @@ def test_check_structure_refuses_deep_nesting_instead_of_recursing_without_end()
         check_structure(base_file() + nested(1000), implicit_vr=False, little_endian=True)
 
 
-# --- lacks_preamble and zero_preamble ------------------------------------------------------------
+# --- lacks_preamble and stored_head --------------------------------------------------------------
 
 
 def test_file_starting_with_file_meta_lacks_preamble():
@@ -543,22 +544,18 @@ def test_files_without_file_meta_do_not_lack_only_a_preamble(name):
     assert not lacks_preamble(sample_bytes(name)[:256])
 
 
-def test_zero_preamble_overwrites_only_the_preamble(tmp_path):
+def test_stored_head_zeroes_only_the_preamble():
     data = to_bytes(make_dataset(), preamble=b"MZ" + b"\x90" * 126)
-    path = tmp_path / "instance.dcm"
-    path.write_bytes(data)
-    with open(path, "r+b") as fp:
-        zero_preamble(fp)
-    written = path.read_bytes()
-    assert written[:128] == bytes(128)
-    assert written[128:] == data[128:]
+    head = stored_head(data[:HEAD_LENGTH])
+    assert head[:128] == bytes(128)
+    assert head[128:] == data[128:HEAD_LENGTH]
 
 
-def test_zero_preamble_leaves_a_zero_preamble_alone(tmp_path):
-    """A file whose preamble is already zero is not written to (here it is open read-only)."""
-    data = to_bytes(make_dataset(), preamble=bytes(128))
-    path = tmp_path / "instance.dcm"
-    path.write_bytes(data)
-    with open(path, "rb") as fp:
-        zero_preamble(fp)
-    assert path.read_bytes() == data
+def test_stored_head_puts_a_preamble_before_file_meta():
+    data = to_bytes(make_dataset())
+    assert stored_head(data[132 : 132 + HEAD_LENGTH]) == bytes(128) + b"DICM" + data[132 : 132 + HEAD_LENGTH]
+
+
+@pytest.mark.parametrize("head", [b"", b"DICM", b"not a dicom file at all" * 10])
+def test_stored_head_leaves_other_bytes_alone(head):
+    assert stored_head(head) == head

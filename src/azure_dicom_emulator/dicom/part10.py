@@ -188,9 +188,19 @@ def lacks_preamble(head: bytes) -> bool:
     return len(head) >= 8 and head[:2] == b"\x02\x00" and head[4:6].isalpha() and head[4:6].isupper()
 
 
-def zero_preamble(fp: BinaryIO) -> None:
-    """Overwrites the 128-byte preamble of the Part 10 file open for update in ``fp`` with zeros."""
-    fp.seek(0)
-    if any(fp.read(PREAMBLE_LENGTH)):
-        fp.seek(0)
-        fp.write(bytes(PREAMBLE_LENGTH))
+HEAD_LENGTH = PREAMBLE_LENGTH + len(MAGIC)
+"""How many leading bytes of an upload ``stored_head`` needs to see (fewer only for a shorter upload)."""
+
+
+def stored_head(head: bytes) -> bytes:
+    """The first ``HEAD_LENGTH`` bytes of an upload (or all of a shorter one) as they are stored.
+
+    A Part 10 file gets a zero preamble; a file that starts straight with its file meta gets a zero
+    preamble and ``DICM`` put in front, so that every stored file is a Part 10 file. Anything else is
+    returned unchanged (it fails inspection later).
+    """
+    if head[PREAMBLE_LENGTH:HEAD_LENGTH] == MAGIC:
+        return bytes(PREAMBLE_LENGTH) + head[PREAMBLE_LENGTH:]
+    if lacks_preamble(head):
+        return bytes(PREAMBLE_LENGTH) + MAGIC + head
+    return head

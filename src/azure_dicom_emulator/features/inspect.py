@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import mmap
-import os
-import shutil
 from dataclasses import dataclass, field
 
 import pydicom
@@ -16,15 +14,7 @@ from ..dicom.dicom_json import dataset_to_dicom_json
 from ..dicom.extended_values import TagSpec, tag_value
 from ..dicom.frames import NO_FRAMES, FrameIndex, index_frames, native_frames
 from ..dicom.index_values import SERIES_COLUMNS, STUDY_COLUMNS, index_values
-from ..dicom.part10 import (
-    MAGIC,
-    PREAMBLE_LENGTH,
-    NotPart10Error,
-    Part10Header,
-    lacks_preamble,
-    read_header,
-    zero_preamble,
-)
+from ..dicom.part10 import NotPart10Error, Part10Header, read_header
 from ..dicom.query_attributes import returned_attributes
 from ..dicom.validation import validate_instance
 
@@ -61,20 +51,17 @@ class Inspection:
 def inspect_staged(
     path: str, size: int, api_version: int, study_uid_in_url: str | None, extended_tags: tuple[TagSpec, ...] = ()
 ) -> Inspection:
-    """Zeroes the preamble of the staged file at ``path`` and reports whether and how it can be stored.
+    """Reports whether and how the staged file at ``path`` (its head already as stored) can be stored.
 
-    A file that starts straight with its file meta gets a zero preamble and ``DICM`` put in front,
-    so that every stored file is a Part 10 file. The extended query tags ``extended_tags`` are
-    validated like the core indexed attributes, and their values computed.
+    The extended query tags ``extended_tags`` are validated like the core indexed attributes, and
+    their values computed.
     """
-    size = _add_missing_preamble(path, size)
-    with open(path, "r+b") as fp:
+    with open(path, "rb") as fp:
         try:
             header = read_header(fp, size)
         except NotPart10Error:
             return Inspection(failure_reason=codes.VALIDATION_FAILURE)
         ds = header.dataset
-        zero_preamble(fp)
         result = Inspection(
             sop_class_uid=_uid(ds, "SOPClassUID"),
             study_uid=_uid(ds, "StudyInstanceUID"),
@@ -137,19 +124,6 @@ def _locate_frames(path: str, header: Part10Header) -> FrameIndex:
         return NO_FRAMES
     with open(path, "rb") as fp, mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
         return index_frames(header.dataset, view, header.pixel_data)
-
-
-def _add_missing_preamble(path: str, size: int) -> int:
-    with open(path, "rb") as fp:
-        head = fp.read(PREAMBLE_LENGTH + len(MAGIC))
-    if head[PREAMBLE_LENGTH:] == MAGIC or not lacks_preamble(head):
-        return size
-    with_preamble = path + ".part10"
-    with open(path, "rb") as source, open(with_preamble, "wb") as target:
-        target.write(bytes(PREAMBLE_LENGTH) + MAGIC)
-        shutil.copyfileobj(source, target, 1024 * 1024)
-    os.replace(with_preamble, path)
-    return size + PREAMBLE_LENGTH + len(MAGIC)
 
 
 def _uid(ds, keyword: str) -> str | None:  # noqa: ANN001

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..dicom import store_response as codes
 from ..dicom.extended_values import TagSpec
+from ..dicom.part10 import HEAD_LENGTH, stored_head
 from ..dicom.store_response import FailedInstance, StoredInstance, store_response
 from ..storage import index, tag_values
 from ..storage.blobs import instance_key
@@ -146,6 +147,7 @@ async def _finish(
 class _Spool:
     """One part being written to its staging file, in order, by the I/O threads.
 
+    Its head is written as stored (``dicom.part10.stored_head``), so no file is written twice.
     Even creating the file happens in an I/O thread: on some disks a create costs as much as
     writing half a megabyte, and the event loop has better things to do.
     """
@@ -159,8 +161,14 @@ class _Spool:
         self.pending: list[bytes] = []
         self.pending_size = 0
         self.writing: asyncio.Future | None = None
+        self.head: bytes | None = b""  # the first bytes while fewer than HEAD_LENGTH arrived; then None
 
     async def add(self, chunk: bytes) -> None:
+        if self.head is not None:
+            self.head += chunk
+            if len(self.head) < HEAD_LENGTH:
+                return
+            chunk, self.head = stored_head(self.head), None
         self.pending.append(chunk)
         self.pending_size += len(chunk)
         self.size += len(chunk)
@@ -180,6 +188,10 @@ class _Spool:
 
     async def close(self) -> None:
         try:
+            if self.head:  # a part shorter than HEAD_LENGTH
+                head, self.head = stored_head(self.head), None
+                self.pending.append(head)
+                self.size += len(head)
             await self._flush()
             await self.writing
         finally:
