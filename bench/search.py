@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import multiprocessing
 import os
 import random
 import re
@@ -26,6 +27,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,7 @@ WARMUP = 10
 SECTION_START = "<!-- search-results -->"
 SECTION_END = "<!-- /search-results -->"
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+LOADED_MARKER = "loaded"
 
 
 # ---------------------------------------------------------------- data
@@ -157,6 +160,8 @@ async def load_in_process(data_dir: Path, database_url: str | None, run: int, st
     from azure_dicom_emulator.features.services import Services
     from azure_dicom_emulator.settings import Settings
 
+    # Generating the files costs as much as storing them: a process of its own makes them meanwhile.
+    generator = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
     settings = Settings(data_dir=data_dir, database_url=database_url)
     services = Services.create(settings)
     await services.db.migrate()
@@ -165,9 +170,11 @@ async def load_in_process(data_dir: Path, database_url: str | None, run: int, st
     started = time.perf_counter()
 
     async def one_study(study: int) -> None:
+        files = await asyncio.get_running_loop().run_in_executor(generator, study_files, run, study)
+
         async def parts() -> AsyncIterator[AsyncIterator[bytes]]:
-            for index in range(INSTANCES_PER_STUDY):
-                yield _single(instance_bytes(run, study, index))
+            for data in files:
+                yield _single(data)
 
         outcome = await store.store(services, scope, parts(), None, upsert=False)
         if outcome.status != 200:
@@ -186,7 +193,13 @@ async def load_in_process(data_dir: Path, database_url: str | None, run: int, st
         await asyncio.gather(*pending)
     finally:
         await services.close()
+        generator.shutdown()
     return time.perf_counter() - started
+
+
+def study_files(run: int, study: int) -> list[bytes]:
+    """The files of one study of ``run``."""
+    return [instance_bytes(run, study, index) for index in range(INSTANCES_PER_STUDY)]
 
 
 async def _single(data: bytes) -> AsyncIterator[bytes]:
@@ -247,22 +260,37 @@ def scale_run(args: argparse.Namespace) -> list[str]:
     for size in args.sizes:
         studies = size // INSTANCES_PER_STUDY
         for database in ("SQLite", "PostgreSQL"):
+            if database not in args.databases:
+                continue
             work = WORK_DIR / f"{database.lower()}-{size}"
-            shutil.rmtree(work, ignore_errors=True)
-            (work / "data").mkdir(parents=True)
-            url = None
-            if database == "PostgreSQL":
-                url = _fresh_postgres(args.postgres_url)
             run = 200000 + size // 1000
-            log(f"{database}, {size} instances: loading")
-            seconds = asyncio.run(load_in_process(work / "data", url, run, studies))
-            log(f"{database}, {size} instances: loaded in {seconds:.0f} s; timing searches")
+            url, loaded = _loaded_index(work) if args.reuse else (None, False)
+            if not loaded:
+                shutil.rmtree(work, ignore_errors=True)
+                (work / "data").mkdir(parents=True)
+                url = _fresh_postgres(args.postgres_url) if database == "PostgreSQL" else None
+                log(f"{database}, {size} instances: loading")
+                seconds = asyncio.run(load_in_process(work / "data", url, run, studies))
+                (work / LOADED_MARKER).write_text(url or "")
+                log(f"{database}, {size} instances: loaded in {seconds:.0f} s")
+            if args.load_only:
+                continue
+            log(f"{database}, {size} instances: timing searches")
             with Emulator(work / "data", url) as server:
                 timings = time_queries(server.base_url, queries(run, studies, random.Random(size)))
             for label, timing in timings.items():
                 lines.append(f"| {label} | {database} | {size:,} | {timing.p50:.1f} | {timing.p95:.1f} |")
-            shutil.rmtree(work, ignore_errors=True)
+            if not args.reuse:
+                shutil.rmtree(work, ignore_errors=True)
     return lines
+
+
+def _loaded_index(work: Path) -> tuple[str | None, bool]:
+    """The database URL of an index an earlier run loaded into ``work`` (None for SQLite), and whether it did."""
+    marker = work / LOADED_MARKER
+    if not marker.exists():
+        return None, False
+    return marker.read_text() or None, True
 
 
 def _fresh_postgres(admin_url: str) -> str:
@@ -347,6 +375,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--orthanc-instances", type=int, default=2_000)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
+    parser.add_argument("--databases", nargs="+", default=["SQLite", "PostgreSQL"], choices=["SQLite", "PostgreSQL"])
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep each loaded index under bench/work/search and time it again later"
+    )
+    parser.add_argument("--load-only", action="store_true", help="load (or keep) the indexes without timing them")
     args = parser.parse_args(argv)
     if args.orthanc and not namespace.inside():
         if os.geteuid() != 0:
@@ -357,6 +390,7 @@ def main(argv: list[str]) -> int:
         return namespace.run_inside([str(PROJECT_PYTHON), str(Path(__file__).resolve()), *argv])
     if args.scale:
         lines = scale_run(args)
+    if args.scale and not args.load_only:
         write_section(
             "The emulator at scale (p95 target: 20 ms)",
             ["| Search | Database | Instances | p50 (ms) | p95 (ms) |", "| --- | --- | ---: | ---: | ---: |"],
