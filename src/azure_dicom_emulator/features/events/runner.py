@@ -32,9 +32,7 @@ from ...storage.database import Database
 from ...storage.index import as_utc
 from .config import FileSink, SinkConfig, StorageQueueSink
 from .file_target import FileTarget
-from .storage_queue_target import StorageQueueTarget
 from .target import DeliveryFailed, Target
-from .webhook_target import WebhookTarget
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +57,19 @@ def _now() -> datetime:
 
 
 def open_target(config: SinkConfig, topic: str) -> Target:
-    """The destination a sink's configuration describes."""
+    """The destination a sink's configuration describes.
+
+    The HTTP and Azure clients are imported here, in the delivery process, so that server processes
+    (which only read the outbox) do not carry them.
+    """
     if isinstance(config, FileSink):
         return FileTarget(config)
     if isinstance(config, StorageQueueSink):
+        from .storage_queue_target import StorageQueueTarget
+
         return StorageQueueTarget(config)
+    from .webhook_target import WebhookTarget
+
     return WebhookTarget(config, topic)
 
 
