@@ -10,6 +10,7 @@ from .services import Services
 log = logging.getLogger(__name__)
 # A file is published moments before its row commits; younger files may belong to a live request.
 GRACE_SECONDS = 120.0
+PAGE_ROWS = 20_000
 
 
 async def sweep_orphans(services: Services, grace_seconds: float = GRACE_SECONDS) -> int:
@@ -18,13 +19,15 @@ async def sweep_orphans(services: Services, grace_seconds: float = GRACE_SECONDS
     Returns how many files were removed.
     """
     removed = services.blobs.clear_staging_older_than(grace_seconds)
-    candidates = list(services.blobs.keys_older_than(grace_seconds))
-    orphans: list[str] = []
-    for start in range(0, len(candidates), 5000):
-        chunk = candidates[start : start + 5000]
+    orphans = set(services.blobs.keys_older_than(grace_seconds))
+    after = 0
+    while orphans:  # every row's key is crossed off, a page of rows at a time, in primary-key order
         async with services.db.read() as conn:
-            referenced = await index.referenced_blob_keys(conn, chunk)
-        orphans.extend(key for key in chunk if key not in referenced)
+            rows = await index.blob_keys_page(conn, after, PAGE_ROWS)
+        if not rows:
+            break
+        orphans.difference_update(row.blob_key for row in rows)
+        after = rows[-1].instance_key
     services.blobs.delete(orphans)
     removed += len(orphans)
     if removed:

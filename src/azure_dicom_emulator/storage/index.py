@@ -306,12 +306,12 @@ async def delete_instances(
 # -- maintenance --------------------------------------------------------------------------------
 
 
-async def referenced_blob_keys(conn: AsyncConnection, keys: Sequence[str]) -> set[str]:
-    """The subset of ``keys`` that some instance row points at."""
-    found: set[str] = set()
-    for start in range(0, len(keys), 500):
-        result = await conn.execute(
-            select(instance.c.blob_key).where(instance.c.blob_key.in_(keys[start : start + 500]))
-        )
-        found.update(result.scalars())
-    return found
+async def blob_keys_page(conn: AsyncConnection, after: int, limit: int) -> list[Row]:
+    """Up to ``limit`` (instance_key, blob_key) rows with instance keys above ``after``, in key order."""
+    statement = (
+        select(instance.c.instance_key, instance.c.blob_key)
+        .where(instance.c.instance_key > after)
+        .order_by(instance.c.instance_key)
+        .limit(limit)
+    )
+    return list(await conn.execute(statement))
