@@ -164,12 +164,20 @@ async def append_changes(
         now = max(now, as_utc(newest))
     for row in rows:
         row["timestamp"] = now
+    # One multi-row INSERT; its RETURNING rows may come in any order, so each is matched to its entry.
     result = await conn.execute(_INSERT_CHANGES, rows)
-    return list(result.scalars()), now
+    sequences = {(row.study_uid, row.series_uid, row.sop_uid, row.version): row.sequence for row in result}
+    return [sequences[(row["study_uid"], row["series_uid"], row["sop_uid"], row["version"])] for row in rows], now
 
 
 _NEWEST_CHANGE_TIME = select(func.max(change_feed.c.timestamp))
-_INSERT_CHANGES = change_feed.insert().returning(change_feed.c.sequence, sort_by_parameter_order=True)
+_INSERT_CHANGES = change_feed.insert().returning(
+    change_feed.c.sequence,
+    change_feed.c.study_uid,
+    change_feed.c.series_uid,
+    change_feed.c.sop_uid,
+    change_feed.c.version,
+)
 
 
 def as_utc(value: datetime) -> datetime:
