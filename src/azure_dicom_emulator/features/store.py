@@ -158,22 +158,29 @@ class _Spool:
         self.path = path
         self.fd: int | None = None
         self.size = 0
-        self.pending: list[bytes] = []
+        self.pending: list[bytes | memoryview] = []
         self.pending_size = 0
         self.writing: asyncio.Future | None = None
         self.head: bytes | None = b""  # the first bytes while fewer than HEAD_LENGTH arrived; then None
 
     async def add(self, chunk: bytes) -> None:
         if self.head is not None:
-            self.head += chunk
+            # Only the head's bytes are gathered and rewritten; the rest of the chunk is kept uncopied.
+            wanted = HEAD_LENGTH - len(self.head)
+            self.head += chunk[:wanted]
             if len(self.head) < HEAD_LENGTH:
                 return
-            chunk, self.head = stored_head(self.head), None
+            self._keep(stored_head(self.head))
+            self.head = None
+            chunk = memoryview(chunk)[wanted:]
+        self._keep(chunk)
+        if self.pending_size >= SPOOL_FLUSH_BYTES:
+            await self._flush()
+
+    def _keep(self, chunk: bytes | memoryview) -> None:
         self.pending.append(chunk)
         self.pending_size += len(chunk)
         self.size += len(chunk)
-        if self.pending_size >= SPOOL_FLUSH_BYTES:
-            await self._flush()
 
     async def _flush(self) -> None:
         if self.writing is not None:
@@ -181,7 +188,7 @@ class _Spool:
         self.writing = self.loop.run_in_executor(self.pool, self._append, self.pending)
         self.pending, self.pending_size = [], 0
 
-    def _append(self, chunks: list[bytes]) -> None:
+    def _append(self, chunks: list[bytes | memoryview]) -> None:
         if self.fd is None:
             self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         _write_all(self.fd, chunks)
@@ -189,9 +196,8 @@ class _Spool:
     async def close(self) -> None:
         try:
             if self.head:  # a part shorter than HEAD_LENGTH
-                head, self.head = stored_head(self.head), None
-                self.pending.append(head)
-                self.size += len(head)
+                self._keep(stored_head(self.head))
+                self.head = None
             await self._flush()
             await self.writing
         finally:
@@ -208,7 +214,7 @@ class _Spool:
             self.fd = None
 
 
-def _write_all(fd: int, chunks: list[bytes]) -> None:
+def _write_all(fd: int, chunks: list[bytes | memoryview]) -> None:
     view_chunks = [memoryview(chunk) for chunk in chunks if chunk]
     while view_chunks:
         written = os.writev(fd, view_chunks[:IOV_MAX])
