@@ -3,8 +3,6 @@ codecs and Pillow are loaded by the first job that needs them, not by workers th
 
 from __future__ import annotations
 
-import time
-
 import pydicom
 from pydicom.dataset import Dataset
 
@@ -12,11 +10,9 @@ from ..dicom.frames import FrameIndex, header_of, read_frame
 from ..storage.blobs import RangeReader
 
 
-def warm_up(seconds: float) -> None:
-    """Loads the store path's code in a new worker, lingering so that every worker receives one call."""
+def prepare_worker() -> None:
+    """Loads the store path's code in a new worker, before its first job."""
     from . import inspect  # noqa: F401
-
-    time.sleep(seconds)
 
 
 def transcode_file(path: str, target: str) -> bytes:

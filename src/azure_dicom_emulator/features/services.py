@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..settings import Settings
@@ -13,6 +12,7 @@ from ..storage.blobs import FileBlobStore
 from ..storage.database import Database
 from . import cpu_work
 from .events.dispatcher import Dispatcher
+from .worker_pool import ProcessPool
 
 
 @dataclass
@@ -36,9 +36,7 @@ class Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         workers = settings.cpu_workers if settings.cpu_workers is not None else min(os.cpu_count() or 1, 4)
         if workers > 0:
-            pool: Executor = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("forkserver")
-            )
+            pool: Executor = ProcessPool(workers, initializer=cpu_work.prepare_worker)
         else:
             pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")
         return cls(
@@ -53,10 +51,8 @@ class Services:
 
     async def start_workers(self) -> None:
         """Starts every CPU worker now, so the first requests do not pay for their start-up."""
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(
-            *(loop.run_in_executor(self.cpu_pool, cpu_work.warm_up, 0.05) for _ in range(self.cpu_workers))
-        )
+        if isinstance(self.cpu_pool, ProcessPool):
+            await self.cpu_pool.start()
 
     async def close(self) -> None:
         """Stops event delivery and the worker pool, and closes the database."""
