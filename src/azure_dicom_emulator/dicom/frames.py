@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 
 from .part10 import PixelDataLocation
 
@@ -44,12 +44,17 @@ _DESCRIBED = (
     "WindowWidth",
     "VOILUTFunction",
 )
-_NEEDS_HEADER = (
-    "ModalityLUTSequence",
-    "VOILUTSequence",
-    "RedPaletteColorLookupTableDescriptor",
-    "SegmentedRedPaletteColorLookupTableData",
-    "ICCProfile",
+_TEXT_KEYWORDS = frozenset({"PhotometricInterpretation", "VOILUTFunction"})
+_DESCRIBED_KEYS = tuple((keyword, f"{tag_for_keyword(keyword):08X}") for keyword in _DESCRIBED)
+_NEEDS_HEADER_TAGS = tuple(
+    tag_for_keyword(keyword)
+    for keyword in (
+        "ModalityLUTSequence",
+        "VOILUTSequence",
+        "RedPaletteColorLookupTableDescriptor",
+        "SegmentedRedPaletteColorLookupTableData",
+        "ICCProfile",
+    )
 )
 
 
@@ -111,31 +116,32 @@ class FrameIndex:
             pixels=data.get("pixels"),
         )
 
-    def with_pixels(self, ds: Dataset) -> FrameIndex:
+    def with_pixels(self, ds: Dataset, metadata: Mapping[str, dict]) -> FrameIndex:
         """This index, with the pixel description of ``ds`` (see :func:`describe_pixels`)."""
-        return FrameIndex(self.frames, self.frame_bits, self.inflated, self.pixel_vr, describe_pixels(ds))
+        return FrameIndex(self.frames, self.frame_bits, self.inflated, self.pixel_vr, describe_pixels(ds, metadata))
 
 
-def describe_pixels(ds: Dataset) -> dict | None:
+def describe_pixels(ds: Dataset, metadata: Mapping[str, dict]) -> dict | None:
     """The image pixel, rescale and window attributes of ``ds`` by keyword, as JSON values.
 
-    None when a frame needs more of the header to be shown (lookup table sequences, palettes,
-    an ICC profile) or when a value cannot be read.
+    The values are those of ``metadata``, the DICOM JSON of ``ds`` (``dicom.dicom_json``). None
+    when a frame needs more of the header to be shown (lookup table sequences, palettes, an ICC
+    profile) or when a value that should be a number is not one.
     """
-    if any(keyword in ds for keyword in _NEEDS_HEADER):
+    if any(tag in ds for tag in _NEEDS_HEADER_TAGS):
         return None
     described: dict = {}
-    try:
-        for keyword in _DESCRIBED:
-            value = ds.get(keyword)
-            if value is None or value == "":
-                continue
-            if isinstance(value, MultiValue):
-                described[keyword] = [_json_number(item) for item in value]
-            else:
-                described[keyword] = value if isinstance(value, str) else _json_number(value)
-    except (TypeError, ValueError):
-        return None
+    for keyword, key in _DESCRIBED_KEYS:
+        values = metadata.get(key, {}).get("Value")
+        if not values or values == [None]:
+            continue
+        if keyword in _TEXT_KEYWORDS and len(values) == 1 and isinstance(values[0], str):
+            described[keyword] = values[0]
+        elif all(isinstance(value, int | float) for value in values):
+            numbers = [_json_number(value) for value in values]
+            described[keyword] = numbers[0] if len(numbers) == 1 else numbers
+        else:
+            return None
     return described
 
 

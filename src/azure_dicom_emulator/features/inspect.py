@@ -7,16 +7,23 @@ import mmap
 from dataclasses import dataclass, field
 
 import pydicom
+from pydicom.dataset import Dataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ..dicom import store_response as codes
-from ..dicom.dicom_json import dataset_to_dicom_json
+from ..dicom.dicom_json import dataset_to_dicom_json, string_values
 from ..dicom.extended_values import TagSpec, tag_value
 from ..dicom.frames import NO_FRAMES, FrameIndex, index_frames, native_frames
 from ..dicom.index_values import SERIES_COLUMNS, STUDY_COLUMNS, index_values
 from ..dicom.part10 import NotPart10Error, Part10Header, read_header
 from ..dicom.query_attributes import returned_attributes
-from ..dicom.validation import validate_instance
+from ..dicom.validation import (
+    SERIES_INSTANCE_UID,
+    SOP_CLASS_UID,
+    SOP_INSTANCE_UID,
+    STUDY_INSTANCE_UID,
+    validate_instance,
+)
 
 
 @dataclass
@@ -63,10 +70,10 @@ def inspect_staged(
             return Inspection(failure_reason=codes.VALIDATION_FAILURE)
         ds = header.dataset
         result = Inspection(
-            sop_class_uid=_uid(ds, "SOPClassUID"),
-            study_uid=_uid(ds, "StudyInstanceUID"),
-            series_uid=_uid(ds, "SeriesInstanceUID"),
-            sop_uid=_uid(ds, "SOPInstanceUID"),
+            sop_class_uid=_uid(ds, SOP_CLASS_UID),
+            study_uid=_uid(ds, STUDY_INSTANCE_UID),
+            series_uid=_uid(ds, SERIES_INSTANCE_UID),
+            sop_uid=_uid(ds, SOP_INSTANCE_UID),
             transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
             stored_size=size,
         )
@@ -97,17 +104,20 @@ def inspect_staged(
         result.series_values["attributes"] = returned_attributes(as_dict, "series")
         result.instance_attributes = returned_attributes(as_dict, "instance")
         result.extended_values = {spec.tag: tag_value(as_dict, spec, strict=False)[0] for spec in extended_tags}
-        result.frame_index = frame_index_of(path, header).to_json()
+        result.frame_index = frame_index_of(path, header, as_dict).to_json()
         return result
 
 
-def frame_index_of(path: str, header: Part10Header) -> FrameIndex:
+def frame_index_of(path: str, header: Part10Header, metadata: dict | None = None) -> FrameIndex:
     """The frame index of the stored file at ``path`` whose header is ``header``.
 
     A deflated file is inflated to find its pixel data; offsets are then into that pixel data's value.
-    The index also describes the pixels, so that decoding and rendering need not read the header again.
+    The index also describes the pixels, so that decoding and rendering need not read the header again;
+    ``metadata`` is the header's DICOM JSON, when the caller has built it already.
     """
-    return _locate_frames(path, header).with_pixels(header.dataset)
+    if metadata is None:
+        metadata = json.loads(dataset_to_dicom_json(header.dataset))
+    return _locate_frames(path, header).with_pixels(header.dataset, metadata)
 
 
 def _locate_frames(path: str, header: Part10Header) -> FrameIndex:
@@ -126,12 +136,9 @@ def _locate_frames(path: str, header: Part10Header) -> FrameIndex:
         return index_frames(header.dataset, view, header.pixel_data)
 
 
-def _uid(ds, keyword: str) -> str | None:  # noqa: ANN001
-    try:
-        value = ds.get(keyword)
-    except Exception:
+def _uid(ds: Dataset, tag: int) -> str | None:
+    """The UID value of element ``tag`` as written, padding removed; read raw, without pydicom's conversion."""
+    elem = ds.get_item(tag, keep_deferred=True)
+    if elem is None:
         return None
-    if value is None:
-        return None
-    text = str(value).rstrip(" \x00")
-    return text or None
+    return "\\".join(string_values(elem, "UI", [])).rstrip(" \x00") or None
