@@ -17,7 +17,7 @@ from ..dicom.index_values import PERSON_NAME_COLUMNS, STUDY_COLUMNS
 from .person_name_words import delete_person_name_words, replace_person_name_words
 from .schema import change_feed, counter, extended_query_tag_error, instance, partition, series, study
 from .tag_values import delete_owned_values
-from .upsert import insert_statement
+from .upsert import bound, coalescing_upsert, insert_statement
 
 InstanceId = tuple[str, str, str]
 _CHANGE_FEED_LOCK_ID = 0x43464545
@@ -76,16 +76,17 @@ async def find_instances(conn: AsyncConnection, partition_key: int, ids: Sequenc
         return {}
     found: dict[InstanceId, Row] = {}
     for start in range(0, len(ids), 300):
-        chunk = ids[start : start + 300]
-        result = await conn.execute(
-            select(instance).where(
-                instance.c.partition_key == partition_key,
-                tuple_(instance.c.study_uid, instance.c.series_uid, instance.c.sop_uid).in_(chunk),
-            )
-        )
+        chunk = list(ids[start : start + 300])
+        result = await conn.execute(_INSTANCES_BY_ID, {"partition_key": partition_key, "ids": chunk})
         for row in result:
             found[(row.study_uid, row.series_uid, row.sop_uid)] = row
     return found
+
+
+_INSTANCES_BY_ID = select(instance).where(
+    instance.c.partition_key == bindparam("partition_key"),
+    tuple_(instance.c.study_uid, instance.c.series_uid, instance.c.sop_uid).in_(bindparam("ids", expanding=True)),
+)
 
 
 async def upsert_study(conn: AsyncConnection, partition_key: int, study_uid: str, values: Mapping[str, Any]) -> int:
@@ -93,13 +94,11 @@ async def upsert_study(conn: AsyncConnection, partition_key: int, study_uid: str
 
     The words of each person name that changes replace that name's rows in ``person_name_word``.
     """
-    statement = insert_statement(conn, study).values(partition_key=partition_key, study_uid=study_uid, **values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["partition_key", "study_uid"],
-        set_={name: func.coalesce(statement.excluded[name], study.c[name]) for name in values}
-        or {"study_uid": statement.excluded.study_uid},
-    ).returning(study.c.study_key)
-    study_key = (await conn.execute(statement)).scalar_one()
+    statement = coalescing_upsert(
+        conn.dialect.name, study, ("partition_key", "study_uid"), (), tuple(values), "study_key"
+    )
+    row = {"partition_key": partition_key, "study_uid": study_uid, **values}
+    study_key = (await conn.execute(statement, bound(row))).scalar_one()
     for name in PERSON_NAME_COLUMNS:
         words = values.get(name + "_words")
         if words is not None:
@@ -111,15 +110,11 @@ async def upsert_series(
     conn: AsyncConnection, partition_key: int, study_key: int, series_uid: str, values: Mapping[str, Any]
 ) -> int:
     """The series' key; its indexed values are set to ``values`` where those are not None."""
-    statement = insert_statement(conn, series).values(
-        partition_key=partition_key, study_key=study_key, series_uid=series_uid, **values
+    statement = coalescing_upsert(
+        conn.dialect.name, series, ("study_key", "series_uid"), ("partition_key",), tuple(values), "series_key"
     )
-    statement = statement.on_conflict_do_update(
-        index_elements=["study_key", "series_uid"],
-        set_={name: func.coalesce(statement.excluded[name], series.c[name]) for name in values}
-        or {"series_uid": statement.excluded.series_uid},
-    ).returning(series.c.series_key)
-    return (await conn.execute(statement)).scalar_one()
+    row = {"partition_key": partition_key, "study_key": study_key, "series_uid": series_uid, **values}
+    return (await conn.execute(statement, bound(row))).scalar_one()
 
 
 async def insert_instances(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
