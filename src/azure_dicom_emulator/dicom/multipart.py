@@ -2,8 +2,9 @@
 
 Reading: :func:`iter_parts` walks a request body given as an async iterator of byte chunks and
 yields each part's headers with an async iterator over its payload. Memory stays bounded by about
-one chunk plus the delimiter length, every byte is scanned once with ``bytes.find``, and a chunk
-that holds no delimiter is handed on as the very same ``bytes`` object, without a copy.
+one chunk plus the delimiter length, every byte is scanned once with ``bytes.find``, and no payload
+byte is copied: a chunk that holds no delimiter is handed on as the very same ``bytes`` object,
+and a piece of a chunk as a ``memoryview`` into it.
 
 Writing: a response is ``part_header(first=True) + body + part_header(...) + body + ... +
 closing_delimiter``.
@@ -97,7 +98,9 @@ class Part:
     """The part's ``Content-Type`` header value, or ``None`` if the part has none."""
 
 
-async def iter_parts(chunks: AsyncIterator[bytes], boundary: str) -> AsyncIterator[tuple[Part, AsyncIterator[bytes]]]:
+async def iter_parts(
+    chunks: AsyncIterator[bytes], boundary: str
+) -> AsyncIterator[tuple[Part, AsyncIterator[bytes | memoryview]]]:
     """Yield ``(part, body)`` for each part of a ``multipart/related`` body, in order.
 
     ``body`` iterates over the part's payload bytes exactly as sent: only the CRLF that belongs
@@ -191,11 +194,11 @@ class _Reader:
         self._in_body = True
         return Part(headers=headers, content_type=headers.get("content-type"))
 
-    def body(self) -> AsyncIterator[bytes]:
+    def body(self) -> AsyncIterator[bytes | memoryview]:
         """An iterator over the current part's payload that stops once the reader moves on."""
         return self._body(self._part_number)
 
-    async def _body(self, part_number: int) -> AsyncIterator[bytes]:
+    async def _body(self, part_number: int) -> AsyncIterator[bytes | memoryview]:
         while self._part_number == part_number and (piece := await self.next_body_piece()) is not None:
             yield piece
 
@@ -203,7 +206,7 @@ class _Reader:
         while await self.next_body_piece() is not None:
             pass
 
-    async def next_body_piece(self) -> bytes | None:
+    async def next_body_piece(self) -> bytes | memoryview | None:
         """The next run of payload bytes of the current part, or None once its delimiter is consumed."""
         delimiter = self._delimiter
         while self._in_body:
@@ -212,17 +215,24 @@ class _Reader:
             if found >= 0:
                 self._pos = found + len(delimiter)
                 self._in_body = False
-                return data[start:found] if found > start else None
+                return _piece(data, start, found) if found > start else None
             end = len(data) - _partial_delimiter_length(data, start, delimiter)
             if end > start:
                 self._pos = end
-                return data[start:end]
+                return _piece(data, start, end)
             await self._receive_or_truncated()
         return None
 
     async def _receive_or_truncated(self) -> None:
         if not await self._receive():
             raise MultipartError("The multipart body ended before the close delimiter.")
+
+
+def _piece(data: bytes, start: int, end: int) -> bytes | memoryview:
+    """``data[start:end]`` without copying: the chunk itself when whole, else a view into it."""
+    if start == 0 and end == len(data):
+        return data
+    return memoryview(data)[start:end]
 
 
 def _partial_delimiter_length(data: bytes, start: int, delimiter: bytes) -> int:
