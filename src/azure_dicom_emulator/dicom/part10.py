@@ -9,15 +9,20 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import pydicom
-from pydicom.dataset import Dataset
-from pydicom.uid import DeflatedExplicitVRLittleEndian
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.tag import BaseTag
+from pydicom.uid import DeflatedExplicitVRLittleEndian, PrivateTransferSyntaxes
 
 PREAMBLE_LENGTH = 128
 MAGIC = b"DICM"
 # Values larger than this are read only when accessed: metadata never needs bulk values.
 DEFER_SIZE = 64 * 1024
 
-_PIXEL_DATA = (0x7FE0, 0x0010)
+_PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # float, double float and plain pixel data
+_SPECIFIC_CHARACTER_SET = 0x00080005
 _ITEM = (0xFFFE, 0xE000)
 _ITEM_DELIMITER = (0xFFFE, 0xE00D)
 _SEQUENCE_DELIMITER = (0xFFFE, 0xE0DD)
@@ -25,6 +30,7 @@ _DELIMITERS = {_ITEM, _ITEM_DELIMITER, _SEQUENCE_DELIMITER}
 _LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
 _UNDEFINED = 0xFFFFFFFF
 _MAX_DEPTH = 64
+_Element = tuple[int, bytes | None, int, int, int]
 
 
 class NotPart10Error(ValueError):
@@ -65,6 +71,15 @@ def read_header(fp: BinaryIO, file_size: int) -> Part10Header:
     fp.seek(PREAMBLE_LENGTH)
     if fp.read(4) != MAGIC:
         raise NotPart10Error("The file has no DICM prefix.")
+    with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        try:
+            header = _read_plain_header(fp, view)
+        except NotPart10Error:
+            raise
+        except Exception:  # untrusted values that defeat the plain reading: pydicom judges the file
+            header = None
+    if header is not None:
+        return header
     fp.seek(0)
     try:
         ds = pydicom.dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE)
@@ -81,6 +96,90 @@ def read_header(fp: BinaryIO, file_size: int) -> Part10Header:
         return Part10Header(ds, None)
     with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
         return Part10Header(ds, check_structure(view, implicit_vr, little_endian))
+
+
+def _read_plain_header(fp: BinaryIO, view: mmap.mmap) -> Part10Header | None:
+    """The header of a file laid out the plain way, read from the element walk alone; None for any other.
+
+    Plain means: a file meta group in explicit VR little endian, a transfer syntax pydicom knows
+    (not deflated) whose VR encoding every element before the pixel data follows, no command set,
+    and no element of undefined length before the pixel data but sequences. pydicom reads every
+    other file itself (``read_header``), so both ways give the same data set. Raises NotPart10Error
+    when the file is incomplete.
+    """
+    meta_elements: list[_Element] = []
+    elements: list[_Element] = []
+    try:
+        dataset_start = _walk(view, PREAMBLE_LENGTH + 4, len(view), False, True, 0, True, elements=meta_elements)
+        meta = _raw_elements(view, meta_elements, False, True)
+        if meta is None:
+            return None
+        file_meta = FileMetaDataset(meta)
+        transfer_syntax = file_meta.get("TransferSyntaxUID")
+        if (
+            not transfer_syntax
+            or not transfer_syntax.is_transfer_syntax
+            or transfer_syntax.is_deflated
+            or transfer_syntax in PrivateTransferSyntaxes
+        ):
+            return None
+        implicit, little = transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian
+        if implicit and _has_vr(view, dataset_start):  # written explicit after all: pydicom's own guess decides
+            return None
+        found: list[PixelDataLocation] = []
+        _walk(view, dataset_start, len(view), implicit, little, 0, pixel_data=found, elements=elements)
+    except struct.error as exc:
+        raise NotPart10Error("The file ends inside an element header.") from exc
+    raw = _raw_elements(view, elements, implicit, little)
+    if raw is None or any(tag >> 16 == 0 for tag in raw):
+        return None
+    dataset = Dataset(raw)
+    character_set = raw.get(_SPECIFIC_CHARACTER_SET)
+    encodings = convert_encodings(convert_raw_data_element(character_set).value) if character_set else default_encoding
+    dataset.set_original_encoding(implicit, little, encodings)
+    ds = FileDataset(fp, dataset, bytes(view[:PREAMBLE_LENGTH]), file_meta, implicit, little)
+    ds.set_original_encoding(implicit, little, dataset._character_set)
+    return Part10Header(ds, found[0] if found else None)
+
+
+def _raw_elements(
+    view: mmap.mmap, elements: list[_Element], implicit: bool, little: bool
+) -> dict[BaseTag, RawDataElement] | None:
+    """The elements before the pixel data as pydicom's raw elements; None if one is not plainly encoded."""
+    raw: dict[BaseTag, RawDataElement] = {}
+    for tag, vr, length, start, end in elements:
+        if tag in _PIXEL_DATA_TAGS:
+            break
+        if implicit:
+            vr_text = None
+        elif vr is None:
+            return None
+        else:
+            vr_text = vr.decode()
+        if length == _UNDEFINED:
+            if (vr_text or _dictionary_vr(tag)) != "SQ":
+                return None
+            value: bytes | None = bytes(view[start : end - 8])  # the items, without the sequence delimiter
+            length = len(value)
+        elif length > DEFER_SIZE:
+            value = None
+        else:
+            value = bytes(view[start : start + length])
+        key = BaseTag(tag)
+        raw[key] = RawDataElement(key, vr_text, length, value, start, implicit, little, True, False)
+    return raw
+
+
+def _has_vr(view: mmap.mmap, position: int) -> bool:
+    vr = bytes(view[position + 4 : position + 6])
+    return len(vr) == 2 and vr.isalpha() and vr.isupper()
+
+
+def _dictionary_vr(tag: int) -> str:
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return ""
 
 
 def check_structure(buf: bytes | mmap.mmap, implicit_vr: bool, little_endian: bool) -> PixelDataLocation | None:
@@ -108,55 +207,59 @@ def _walk(
     meta_only: bool = False,
     stop_at: tuple[int, int] | None = None,
     pixel_data: list[PixelDataLocation] | None = None,
+    elements: list[_Element] | None = None,
 ) -> int:
     """Skips elements from ``position``; returns where the walk stopped (``end`` or after ``stop_at``).
 
     When ``pixel_data`` is given, the location of a Pixel Data element met on the way is appended to it.
+    When ``elements`` is given, every element walked at this level is appended to it as
+    (tag, VR bytes or None, length, value offset, offset after the value).
     """
     if depth > _MAX_DEPTH:
         raise NotPart10Error("The file nests sequences too deeply.")
     tag_format = "<HH" if little else ">HH"
     long_format = "<L" if little else ">L"
     short_format = "<H" if little else ">H"
+    unpack_from = struct.unpack_from
     while position < end:
-        group, element = struct.unpack_from(tag_format, buf, position)
+        group, element = unpack_from(tag_format, buf, position)
         if meta_only and group != 0x0002:
             return position
-        if (group, element) in _DELIMITERS:
-            (length,) = struct.unpack_from(long_format, buf, position + 4)
+        if group == 0xFFFE and (group, element) in _DELIMITERS:
+            unpack_from(long_format, buf, position + 4)  # the whole header must be there
             position += 8
             if (group, element) == stop_at:
                 return position
             raise NotPart10Error("The file has a delimiter out of place.")
-        vr = bytes(buf[position + 4 : position + 6])
         # Like pydicom, read an element without a VR in an explicit-VR file as implicit.
-        if implicit or not vr.isalpha() or not vr.isupper():
-            (length,) = struct.unpack_from(long_format, buf, position + 4)
+        vr: bytes | None = None if implicit else bytes(buf[position + 4 : position + 6])
+        if vr is not None and not (vr.isalpha() and vr.isupper()):
+            vr = None
+        if vr is None:
+            (length,) = unpack_from(long_format, buf, position + 4)
             position += 8
         elif vr in _LONG_LENGTH_VRS:
-            (length,) = struct.unpack_from(long_format, buf, position + 8)
+            (length,) = unpack_from(long_format, buf, position + 8)
             position += 12
         else:
-            (length,) = struct.unpack_from(short_format, buf, position + 6)
+            (length,) = unpack_from(short_format, buf, position + 6)
             position += 8
-        if pixel_data is not None and (group, element) == _PIXEL_DATA:
+        if pixel_data is not None and group == 0x7FE0 and element == 0x0010:
             value_length = None if length == _UNDEFINED else length
-            pixel_data.append(PixelDataLocation(position, value_length, _vr_text(vr, implicit)))
+            pixel_data.append(PixelDataLocation(position, value_length, "" if vr is None else vr.decode()))
+        value_start = position
         if length == _UNDEFINED:
             # An undefined-length UN holds a sequence encoded in implicit VR little endian.
-            inner_implicit = implicit or vr == b"UN"
-            position = _skip_items(buf, position, end, inner_implicit, little, depth + 1)
+            position = _skip_items(buf, position, end, implicit or vr == b"UN", little, depth + 1)
         else:
             position += length
+        if elements is not None:
+            elements.append((group << 16 | element, vr, length, value_start, position))
     if position > end:
         raise NotPart10Error("The file ends inside an element value.")
     if stop_at is not None:
         raise NotPart10Error("The file ends inside a sequence.")
     return position
-
-
-def _vr_text(vr: bytes, implicit: bool) -> str:
-    return "" if implicit or not vr.isalpha() or not vr.isupper() else vr.decode()
 
 
 def _skip_items(buf: bytes | mmap.mmap, position: int, end: int, implicit: bool, little: bool, depth: int) -> int:
