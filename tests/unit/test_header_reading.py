@@ -6,6 +6,9 @@ import mmap
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
 
 import pytest
 
@@ -28,29 +31,36 @@ def _every_file() -> list[tuple[str, bytes]]:
 CASES = _every_file()
 
 
-def _outcome(data: bytes) -> tuple:
-    """What the store path takes from a header: its metadata, both versions' validation, the pixel data."""
+@contextmanager
+def _stored(data: bytes) -> Iterator[BinaryIO]:
+    """``data`` in a real file, open for reading, with pydicom's warnings about odd values silenced."""
     with tempfile.NamedTemporaryFile() as stored:
         stored.write(data)
         stored.flush()
         with open(stored.name, "rb") as fp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            yield fp
+
+
+def _outcome(data: bytes) -> tuple:
+    """What the store path takes from a header: its metadata, both versions' validation, the pixel data."""
+    with _stored(data) as fp:
+        try:
+            header = part10.read_header(fp, len(data))
+        except part10.NotPart10Error:
+            return ("not part 10",)
+        ds = header.dataset
+        outcome: list = [header.pixel_data, str(ds.file_meta.get("TransferSyntaxUID"))]
+        for produce in (
+            lambda: dataset_to_dicom_json(ds),
+            lambda: _validation(validate_instance(ds, 2)),
+            lambda: _validation(validate_instance(ds, 1)),
+        ):
             try:
-                header = part10.read_header(fp, len(data))
-            except part10.NotPart10Error:
-                return ("not part 10",)
-            ds = header.dataset
-            outcome: list = [header.pixel_data, str(ds.file_meta.get("TransferSyntaxUID"))]
-            for produce in (
-                lambda: dataset_to_dicom_json(ds),
-                lambda: _validation(validate_instance(ds, 2)),
-                lambda: _validation(validate_instance(ds, 1)),
-            ):
-                try:
-                    outcome.append(produce())
-                except Exception as exc:  # the same failure either way is the same outcome
-                    outcome.append(type(exc).__name__)
-            return tuple(outcome)
+                outcome.append(produce())
+            except Exception as exc:  # the same failure either way is the same outcome
+                outcome.append(type(exc).__name__)
+        return tuple(outcome)
 
 
 def _validation(result) -> tuple:  # noqa: ANN001
@@ -58,19 +68,13 @@ def _validation(result) -> tuple:  # noqa: ANN001
 
 
 def _read_plainly(data: bytes) -> bool:
-    with tempfile.NamedTemporaryFile() as stored:
-        stored.write(data)
-        stored.flush()
-        with open(stored.name, "rb") as fp, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fp.seek(0, 2)
-            if fp.tell() < part10.PREAMBLE_LENGTH + 4:
-                return False
-            with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                try:
-                    return part10._read_plain_header(fp, view) is not None
-                except Exception:
-                    return False
+    if len(data) < part10.PREAMBLE_LENGTH + 4:
+        return False
+    with _stored(data) as fp, mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        try:
+            return part10._read_plain_header(fp, view) is not None
+        except Exception:
+            return False
 
 
 def test_most_files_are_read_from_the_element_walk():
