@@ -102,3 +102,26 @@ def _submit_or_error(pool: ProcessPool) -> BaseException | None:
     except RuntimeError as exc:
         return exc
     return None
+
+
+def broken_start() -> None:
+    raise ImportError("a worker that cannot start")
+
+
+async def test_workers_that_cannot_start_fail_each_job_and_are_restarted_ever_more_slowly() -> None:
+    pool = ProcessPool(1, initializer=broken_start)
+    await pool.start()
+    loop = asyncio.get_running_loop()
+    failed_at: list[float] = []
+
+    async def job(n: int) -> None:
+        with pytest.raises(WorkerDied):
+            await _run(pool, add, n, n)
+        failed_at.append(loop.time())
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(job(n) for n in range(5))), timeout=30)
+        # The fifth worker starts 0.7 s after the fourth died; restarts in a tight loop take far less.
+        assert failed_at[4] - failed_at[3] >= 0.7
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

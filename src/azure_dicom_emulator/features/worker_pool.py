@@ -26,6 +26,8 @@ from typing import Any
 _LENGTH = struct.Struct("!Q")
 _JOBS_PER_WORKER = 2
 """Jobs sent to a worker at once: the one it runs and the next."""
+_RESTART_DELAY_S = 0.1
+_MAX_RESTART_DELAY_S = 10.0
 
 
 class WorkerDied(RuntimeError):
@@ -99,6 +101,8 @@ class _Worker:
         self.sent: deque[_Job] = deque()
         self.room = asyncio.Semaphore(_JOBS_PER_WORKER)
         self.connected = asyncio.Event()
+        self.quick_deaths = 0
+        """Workers in a row that died before answering a job: each waits longer before the next starts."""
 
     def finish(self, job: _Job) -> None:
         self.sent.remove(job)
@@ -205,6 +209,7 @@ class ProcessPool(Executor):
                 continue
             job = worker.sent[0]
             worker.finish(job)
+            worker.quick_deaths = 0
             succeeded, value = pickle.loads(answer)
             if succeeded:
                 job.future.set_result(value)
@@ -218,4 +223,7 @@ class ProcessPool(Executor):
             job = worker.sent[0]
             worker.finish(job)
             job.future.set_exception(WorkerDied("A worker process ended while it ran a job."))
+        # A worker that cannot even start (say, it fails to import) must not be restarted in a tight loop.
+        await asyncio.sleep(min(_RESTART_DELAY_S * (2**worker.quick_deaths - 1), _MAX_RESTART_DELAY_S))
+        worker.quick_deaths += 1
         await self._connect(worker)
