@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Row, Select, and_, false, func, select
+from sqlalchemy import ColumnElement, FromClause, Row, and_, false, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import instance, person_name_word, series, study
@@ -158,17 +158,17 @@ _INSTANCE_COLUMNS = [
 ]
 
 
-def _base(level: TagLevel) -> tuple[Select, ColumnElement]:
+def _base(level: TagLevel) -> tuple[list[ColumnElement], FromClause, ColumnElement]:
+    """The columns of a row at ``level``, the tables they come from, and the column that sorts them newest last."""
     if level == TagLevel.STUDY:
-        return select(*_STUDY_COLUMNS), study.c.study_key.desc()
+        return _STUDY_COLUMNS, study, study.c.study_key
     if level == TagLevel.SERIES:
         joined = series.join(study, study.c.study_key == series.c.study_key)
-        return select(*_SERIES_COLUMNS, *_STUDY_COLUMNS).select_from(joined), series.c.series_key.desc()
+        return [*_SERIES_COLUMNS, *_STUDY_COLUMNS], joined, series.c.series_key
     joined = instance.join(series, series.c.series_key == instance.c.series_key).join(
         study, study.c.study_key == instance.c.study_key
     )
-    columns = [*_INSTANCE_COLUMNS, *_SERIES_COLUMNS, *_STUDY_COLUMNS]
-    return select(*columns).select_from(joined), instance.c.version.desc()
+    return [*_INSTANCE_COLUMNS, *_SERIES_COLUMNS, *_STUDY_COLUMNS], joined, instance.c.version
 
 
 async def search(
@@ -184,11 +184,22 @@ async def search(
     Rows carry the columns of their level and of the levels above it (study for a series, study
     and series for an instance).
     """
-    statement, order = _base(level)
+    columns, joined, order = _base(level)
     # Every joined level is named with the partition, so lookups by UID use the (partition, UID) indexes.
-    partitions = [_TABLES[joined].c.partition_key == partition_key for joined in TagLevel if joined <= level]
-    statement = statement.where(*partitions, *(_clause(c) for c in conditions))
-    return list(await conn.execute(statement.order_by(order).limit(limit).offset(offset)))
+    partitions = [
+        _TABLES[joined_level].c.partition_key == partition_key for joined_level in TagLevel if joined_level <= level
+    ]
+    # The page's keys first, then only its rows: ordering every match would carry all their columns.
+    page = (
+        select(_owner(level))
+        .select_from(joined)
+        .where(*partitions, *(_clause(c) for c in conditions))
+        .order_by(order.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    statement = select(*columns).select_from(joined).where(_owner(level).in_(page)).order_by(order.desc())
+    return list(await conn.execute(statement))
 
 
 async def study_counts(conn: AsyncConnection, study_keys: Sequence[int]) -> dict[int, tuple[int, int]]:
