@@ -48,13 +48,14 @@ class WordPrefixes:
     """A person name with a word starting with each of the query's words, in order (see dicom.matching).
 
     ``tag`` is the DICOM tag (for the word index), ``first_word`` the first query word and
-    ``pattern`` the LIKE pattern over the words column.
+    ``pattern`` the LIKE pattern over the words column that checks every query word; it is None
+    when the query has one word only, which the word index matches alone.
     """
 
     level: TagLevel
     tag: int
     first_word: str
-    pattern: str
+    pattern: str | None
     column: str | None = None  # the core words column
     tag_key: int | None = None
 
@@ -120,12 +121,15 @@ def _word_prefixes(condition: WordPrefixes) -> ColumnElement:
     )
     owner = _owner(condition.level)
     if condition.tag_key is None:
+        if condition.pattern is None:
+            # Without a check on the row, a database can merge the candidates with the owners in key order.
+            return owner.in_(candidates)
         words = _TABLES[condition.level].c[condition.column]
         return and_(owner.in_(candidates), words.like(condition.pattern))
     table = VALUE_TABLES["person_name"]
-    matching = select(table.c.owner_key).where(
-        table.c.tag_key == condition.tag_key, table.c.owner_key.in_(candidates), table.c.words.like(condition.pattern)
-    )
+    matching = select(table.c.owner_key).where(table.c.tag_key == condition.tag_key, table.c.owner_key.in_(candidates))
+    if condition.pattern is not None:
+        matching = matching.where(table.c.words.like(condition.pattern))
     return owner.in_(matching)
 
 
