@@ -386,9 +386,7 @@ def write_section(title: str, header: list[str], lines: list[str], notes: list[s
     )
     pattern = re.compile(rf"### {re.escape(title)}\n.*?(?=\n### |\Z)", re.S)
     section = (
-        pattern.sub(lambda _: block.rstrip("\n"), section)
-        if pattern.search(section)
-        else section.rstrip("\n") + "\n\n" + block
+        pattern.sub(lambda _: block, section) if pattern.search(section) else section.rstrip("\n") + "\n\n" + block
     )
     RESULTS_PATH.write_text(before + SECTION_START + section.rstrip("\n") + "\n" + SECTION_END + after)
 
