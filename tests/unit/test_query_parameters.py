@@ -114,6 +114,8 @@ def test_fuzzy_person_names():
     assert condition == conditions.WordPrefixes(
         TagLevel.STUDY, 0x00100010, "jo", "% jo% do%", column="patient_name_words"
     )
+    (condition,) = parse_filters([("PatientName", "Jó")], STUDY_TAGS, True).conditions
+    assert condition == conditions.WordPrefixes(TagLevel.STUDY, 0x00100010, "jo", None, column="patient_name_words")
     assert "contains unsupported character '\"'" in message(parse_filters, [("PatientName", 'a"b')], STUDY_TAGS, True)
     assert parse_filters([("PatientName", "^^")], STUDY_TAGS, True).conditions == [conditions.Nothing()]
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Row, Select, and_, false, func, select
+from sqlalchemy import ColumnElement, FromClause, Row, and_, false, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import instance, person_name_word, series, study
@@ -48,13 +48,14 @@ class WordPrefixes:
     """A person name with a word starting with each of the query's words, in order (see dicom.matching).
 
     ``tag`` is the DICOM tag (for the word index), ``first_word`` the first query word and
-    ``pattern`` the LIKE pattern over the words column.
+    ``pattern`` the LIKE pattern over the words column that checks every query word; it is None
+    when the query has one word only, which the word index matches alone.
     """
 
     level: TagLevel
     tag: int
     first_word: str
-    pattern: str
+    pattern: str | None
     column: str | None = None  # the core words column
     tag_key: int | None = None
 
@@ -120,12 +121,15 @@ def _word_prefixes(condition: WordPrefixes) -> ColumnElement:
     )
     owner = _owner(condition.level)
     if condition.tag_key is None:
+        if condition.pattern is None:
+            # Without a check on the row, a database can merge the candidates with the owners in key order.
+            return owner.in_(candidates)
         words = _TABLES[condition.level].c[condition.column]
         return and_(owner.in_(candidates), words.like(condition.pattern))
     table = VALUE_TABLES["person_name"]
-    matching = select(table.c.owner_key).where(
-        table.c.tag_key == condition.tag_key, table.c.owner_key.in_(candidates), table.c.words.like(condition.pattern)
-    )
+    matching = select(table.c.owner_key).where(table.c.tag_key == condition.tag_key, table.c.owner_key.in_(candidates))
+    if condition.pattern is not None:
+        matching = matching.where(table.c.words.like(condition.pattern))
     return owner.in_(matching)
 
 
@@ -158,17 +162,17 @@ _INSTANCE_COLUMNS = [
 ]
 
 
-def _base(level: TagLevel) -> tuple[Select, ColumnElement]:
+def _base(level: TagLevel) -> tuple[list[ColumnElement], FromClause, ColumnElement]:
+    """The columns of a row at ``level``, the tables they come from, and the column that sorts them newest last."""
     if level == TagLevel.STUDY:
-        return select(*_STUDY_COLUMNS), study.c.study_key.desc()
+        return _STUDY_COLUMNS, study, study.c.study_key
     if level == TagLevel.SERIES:
         joined = series.join(study, study.c.study_key == series.c.study_key)
-        return select(*_SERIES_COLUMNS, *_STUDY_COLUMNS).select_from(joined), series.c.series_key.desc()
+        return [*_SERIES_COLUMNS, *_STUDY_COLUMNS], joined, series.c.series_key
     joined = instance.join(series, series.c.series_key == instance.c.series_key).join(
         study, study.c.study_key == instance.c.study_key
     )
-    columns = [*_INSTANCE_COLUMNS, *_SERIES_COLUMNS, *_STUDY_COLUMNS]
-    return select(*columns).select_from(joined), instance.c.version.desc()
+    return [*_INSTANCE_COLUMNS, *_SERIES_COLUMNS, *_STUDY_COLUMNS], joined, instance.c.version
 
 
 async def search(
@@ -184,11 +188,22 @@ async def search(
     Rows carry the columns of their level and of the levels above it (study for a series, study
     and series for an instance).
     """
-    statement, order = _base(level)
+    columns, joined, order = _base(level)
     # Every joined level is named with the partition, so lookups by UID use the (partition, UID) indexes.
-    partitions = [_TABLES[joined].c.partition_key == partition_key for joined in TagLevel if joined <= level]
-    statement = statement.where(*partitions, *(_clause(c) for c in conditions))
-    return list(await conn.execute(statement.order_by(order).limit(limit).offset(offset)))
+    partitions = [
+        _TABLES[joined_level].c.partition_key == partition_key for joined_level in TagLevel if joined_level <= level
+    ]
+    # The page's keys first, then only its rows: ordering every match would carry all their columns.
+    page = (
+        select(_owner(level))
+        .select_from(joined)
+        .where(*partitions, *(_clause(c) for c in conditions))
+        .order_by(order.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    statement = select(*columns).select_from(joined).where(_owner(level).in_(page)).order_by(order.desc())
+    return list(await conn.execute(statement))
 
 
 async def study_counts(conn: AsyncConnection, study_keys: Sequence[int]) -> dict[int, tuple[int, int]]:

@@ -221,7 +221,7 @@ def _fuzzy(query_tag: QueryTag, key: str, value: str) -> conditions.Condition:
     words = matching.person_name_words(value)
     if not words:
         return conditions.Nothing()
-    pattern = matching.fuzzy_pattern(value)
+    pattern = matching.fuzzy_pattern(value) if len(words) > 1 else None  # the word index matches one word alone
     if query_tag.column:
         return conditions.WordPrefixes(
             query_tag.level, query_tag.tag, words[0], pattern, column=query_tag.column + "_words"
