@@ -37,10 +37,9 @@ async def load(services: Services, scope: Scope, study_uid: str, series_uid: str
 
     A row stored before frames were indexed has its index computed from the file, in the CPU pool.
     """
-    async with services.db.read() as conn:
-        row = await index.instance_pixels(
-            conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
-        )
+    row = await index.instance_pixels(
+        services.db, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
+    )
     if row is None:
         raise NotFound(INSTANCE_NOT_FOUND)
     path = services.blobs.path(row.blob_key)
