@@ -1,5 +1,6 @@
-"""Small jobs for the CPU worker processes. Imports only pure DICOM code, to keep the workers small: the
-codecs and Pillow are loaded by the first job that needs them, not by workers that only store."""
+"""Small jobs for the CPU worker processes (some also run in threads of the server process). Imports only pure
+DICOM code, to keep the workers small: the codecs and Pillow are loaded by the first job that needs them, not by
+workers that only store."""
 
 from __future__ import annotations
 
