@@ -73,7 +73,11 @@ class Database:
             async with self.engine.connect() as conn:
                 return (await conn.execute(statement, parameters)).first()
         sql, names, row_type = self._driver_statement(statement)
-        row = self._driver_connection().execute(sql, [parameters[name] for name in names]).fetchone()
+        cursor = self._driver_connection().execute(sql, [parameters[name] for name in names])
+        try:
+            row = cursor.fetchone()
+        finally:
+            cursor.close()  # resets the statement, so that no read snapshot outlives the lookup
         return None if row is None else row_type._make(row)
 
     def _driver_statement(self, statement: Select) -> tuple[str, tuple[str, ...], type]:
