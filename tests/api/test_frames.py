@@ -144,6 +144,22 @@ async def test_a_new_version_gets_its_own_frames(client):
     assert parse_multipart(response)[0][1] == expected_frames(replaced)[2]
 
 
+async def test_a_frame_read_before_a_new_version_or_a_delete_is_not_served_again(client):
+    ds = await put(client, to_bytes(multiframe(frames=2)))
+    response = await client.get(frames_path(ds, "2"), headers={"Accept": OCTET_ANY})
+    assert parse_multipart(response)[0][1] == expected_frames(ds)[1]
+    replaced = multiframe(  # the same frame layout, so the same frame index, with other pixels
+        frames=2, study_uid=ds.StudyInstanceUID, series_uid=ds.SeriesInstanceUID, sop_uid=ds.SOPInstanceUID
+    )
+    replaced.PixelData = bytes(reversed(replaced.PixelData))
+    await put(client, to_bytes(replaced))
+    response = await client.get(frames_path(ds, "2"), headers={"Accept": OCTET_ANY})
+    assert parse_multipart(response)[0][1] == expected_frames(replaced)[1] != expected_frames(ds)[1]
+    assert (await client.delete(instance_path(ds))).status_code == 204
+    response = await client.get(frames_path(ds, "2"), headers={"Accept": OCTET_ANY})
+    assert (response.status_code, response.text) == (404, "The specified instance cannot be found.")
+
+
 async def test_deflated_frames_come_inflated(client):
     ds = await put(client, GENERATED["multiframe-deflated"])
     response = await client.get(frames_path(ds, "2,4"), headers={"Accept": OCTET_ANY})

@@ -56,6 +56,20 @@ async def test_png_follows_the_windowing_formula(client):
     assert np.abs(pixels.astype(int) - expected).max() <= 1
 
 
+async def test_a_new_version_is_rendered_with_its_own_window(client):
+    ds = await put(client, to_bytes(ct()))
+    before = image(await client.get(instance_path(ds) + "/rendered", headers={"Accept": "image/png"}))
+    replaced = ct()
+    replaced.StudyInstanceUID, replaced.SeriesInstanceUID = ds.StudyInstanceUID, ds.SeriesInstanceUID
+    replaced.SOPInstanceUID = replaced.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    replaced.WindowCenter, replaced.WindowWidth = 300, 100
+    await put(client, to_bytes(replaced))
+    after = image(await client.get(instance_path(ds) + "/rendered", headers={"Accept": "image/png"}))
+    modality = ds.pixel_array.astype(np.float64) * 2 - 24
+    assert np.abs(before.astype(int) - linear_window(modality, 40, 350)).max() <= 1
+    assert np.abs(after.astype(int) - linear_window(modality, 300, 100)).max() <= 1
+
+
 async def test_jpeg_is_the_default_with_quality(client):
     ds = await put(client, to_bytes(ct()))
     request = client.build_request("GET", instance_path(ds) + "/rendered")

@@ -39,7 +39,7 @@ def api_version(segment: str) -> int:
 
 def base_url(request: Request) -> str:
     """``scheme://host[:port]`` as the client reached us, with the listening port when Host has none."""
-    scheme = request.url.scheme
+    scheme = request.scope.get("scheme", "http")  # as request.url has it, without parsing the whole URL
     host = request.headers.get("host", "")
     if not host:
         server_host, server_port = request.scope.get("server") or ("127.0.0.1", 80)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from ..dicom.multipart import closing_delimiter, new_boundary, part_header
 from ..features import frames as frames_feature
@@ -28,13 +29,31 @@ async def frames(request: Request) -> Response:
     if not result.multipart:
         return Response(result.frames[0], media_type=content_type)
     boundary = new_boundary()
-    body = [
+    pieces = [
         piece
         for number, frame in enumerate(result.frames)
         for piece in (part_header(boundary, content_type, first=number == 0), frame)
     ]
-    body.append(closing_delimiter(boundary))
-    return Response(b"".join(body), media_type=f'multipart/related; boundary="{boundary}"')
+    pieces.append(closing_delimiter(boundary))
+    return PiecesResponse(pieces, media_type=f'multipart/related; boundary="{boundary}"')
+
+
+class PiecesResponse(Response):
+    """A response whose body is ``pieces`` one after the other, each sent as it is.
+
+    Joining a frame of half a megabyte to its part headers would copy it into a fresh buffer;
+    sending the pieces one by one hands every frame to the socket as it was read.
+    """
+
+    def __init__(self, pieces: list[bytes], media_type: str) -> None:
+        self.pieces = pieces
+        super().__init__(media_type=media_type, headers={"content-length": str(sum(map(len, pieces)))})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        last = len(self.pieces) - 1
+        for number, piece in enumerate(self.pieces):
+            await send({"type": "http.response.body", "body": piece, "more_body": number < last})
 
 
 async def rendered(request: Request) -> Response:

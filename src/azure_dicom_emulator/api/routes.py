@@ -10,25 +10,26 @@ STUDY = "studies/{study}"
 SERIES = STUDY + "/series/{series}"
 INSTANCE = SERIES + "/instances/{instance}"
 
-# (path after the version and optional partition segment, endpoint, methods)
+# (path after the version and optional partition segment, endpoint, methods). No two paths match the same
+# URL, so the order only decides how many patterns a request is tried against: a viewer's requests come first.
 PARTITIONED = [
-    ("studies", store.store, ["POST", "PUT"]),
-    (STUDY, store.store, ["POST", "PUT"]),
-    (STUDY, retrieve.retrieve, ["GET"]),
-    (SERIES, retrieve.retrieve, ["GET"]),
-    (INSTANCE, retrieve.retrieve, ["GET"]),
-    (STUDY + "/metadata", retrieve.metadata, ["GET"]),
-    (SERIES + "/metadata", retrieve.metadata, ["GET"]),
+    (INSTANCE + "/frames/{frames}", frames.frames, ["GET"]),
+    (INSTANCE + "/rendered", frames.rendered, ["GET"]),
+    (INSTANCE + "/frames/{frame}/rendered", frames.rendered, ["GET"]),
     (INSTANCE + "/metadata", retrieve.metadata, ["GET"]),
+    (SERIES + "/metadata", retrieve.metadata, ["GET"]),
+    (STUDY + "/metadata", retrieve.metadata, ["GET"]),
+    (INSTANCE, retrieve.retrieve, ["GET"]),
+    (SERIES, retrieve.retrieve, ["GET"]),
+    (STUDY, retrieve.retrieve, ["GET"]),
     ("studies", query.all_studies, ["GET"]),
     ("series", query.all_series, ["GET"]),
     ("instances", query.all_instances, ["GET"]),
     (STUDY + "/series", query.study_series, ["GET"]),
     (STUDY + "/instances", query.study_instances, ["GET"]),
     (SERIES + "/instances", query.study_series_instances, ["GET"]),
-    (INSTANCE + "/frames/{frames}", frames.frames, ["GET"]),
-    (INSTANCE + "/rendered", frames.rendered, ["GET"]),
-    (INSTANCE + "/frames/{frame}/rendered", frames.rendered, ["GET"]),
+    ("studies", store.store, ["POST", "PUT"]),
+    (STUDY, store.store, ["POST", "PUT"]),
     (STUDY, delete.delete, ["DELETE"]),
     (SERIES, delete.delete, ["DELETE"]),
     (INSTANCE, delete.delete, ["DELETE"]),
@@ -49,10 +50,10 @@ UNPARTITIONED = [
 
 def routes() -> list[BaseRoute]:
     """Every route of the emulator."""
-    table: list[BaseRoute] = [Route("/health/check", service.health, methods=["GET"]), *events.routes()]
-    for path, endpoint, methods in UNPARTITIONED:
-        table.append(Route(f"/{{version}}/{path}", endpoint, methods=methods))
+    table: list[BaseRoute] = []
     for path, endpoint, methods in PARTITIONED:
         table.append(Route(f"/{{version}}/{path}", endpoint, methods=methods))
         table.append(Route(f"/{{version}}/partitions/{{partition}}/{path}", endpoint, methods=methods))
-    return table
+    for path, endpoint, methods in UNPARTITIONED:
+        table.append(Route(f"/{{version}}/{path}", endpoint, methods=methods))
+    return [*table, Route("/health/check", service.health, methods=["GET"]), *events.routes()]

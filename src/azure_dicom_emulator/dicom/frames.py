@@ -9,6 +9,7 @@ or the start markers of the codestreams (PS3.5 A.4).
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from collections.abc import Callable, Mapping
@@ -119,6 +120,15 @@ class FrameIndex:
     def with_pixels(self, ds: Dataset, metadata: Mapping[str, dict]) -> FrameIndex:
         """This index, with the pixel description of ``ds`` (see :func:`describe_pixels`)."""
         return FrameIndex(self.frames, self.frame_bits, self.inflated, self.pixel_vr, describe_pixels(ds, metadata))
+
+
+@functools.lru_cache(maxsize=256)
+def load_index(text: str) -> FrameIndex:
+    """The index that :meth:`FrameIndex.to_json` wrote as ``text``, shared by the callers that pass the same text.
+
+    Every frame of an instance is read with the same index: parsed once, not once per frame.
+    """
+    return FrameIndex.from_json(text)
 
 
 def describe_pixels(ds: Dataset, metadata: Mapping[str, dict]) -> dict | None:

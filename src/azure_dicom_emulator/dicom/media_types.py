@@ -9,6 +9,7 @@ range naming ``transfer-syntax=*`` wins (the last such range listed), otherwise 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,16 +89,21 @@ def parse_accept(values: Sequence[str]) -> list[MediaRange]:
     Each value may list several ranges separated by commas (commas inside quoted strings do not
     split). Empty list elements and elements without a ``/`` in the media type are skipped.
     """
+    return [media_range for value in values for media_range in _ranges_of(value)]
+
+
+@functools.lru_cache(maxsize=256)
+def _ranges_of(value: str) -> tuple[MediaRange, ...]:
+    """The media ranges of one Accept header value (clients send the same few values again and again)."""
     ranges = []
-    for value in values:
-        for element in split_outside_quotes(value, ","):
-            media_type, params = split_media_type(element)
-            if "/" not in media_type:
-                continue
-            quality = next((_quality(v) for name, v in params if name == "q"), 1.0)
-            others = tuple((name, v) for name, v in params if name != "q")
-            ranges.append(MediaRange(media_type, others, quality))
-    return ranges
+    for element in split_outside_quotes(value, ","):
+        media_type, params = split_media_type(element)
+        if "/" not in media_type:
+            continue
+        quality = next((_quality(v) for name, v in params if name == "q"), 1.0)
+        others = tuple((name, v) for name, v in params if name != "q")
+        ranges.append(MediaRange(media_type, others, quality))
+    return tuple(ranges)
 
 
 def _quality(text: str) -> float:

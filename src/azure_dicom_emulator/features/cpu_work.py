@@ -1,12 +1,15 @@
-"""Small jobs for the CPU worker processes. Imports only pure DICOM code, to keep the workers small: the
-codecs and Pillow are loaded by the first job that needs them, not by workers that only store."""
+"""Small jobs for the CPU worker processes (some also run in threads of the server process). Imports only pure
+DICOM code, to keep the workers small: the codecs and Pillow are loaded by the first job that needs them, not by
+workers that only store."""
 
 from __future__ import annotations
+
+import functools
 
 import pydicom
 from pydicom.dataset import Dataset
 
-from ..dicom.frames import FrameIndex, header_of, read_frame
+from ..dicom.frames import header_of, load_index, read_frame
 from ..storage.blobs import RangeReader
 
 
@@ -36,7 +39,7 @@ def index_file(path: str) -> str:
 
 def stored_frames(path: str, index_json: str, numbers: list[int]) -> list[bytes]:
     """The frames ``numbers`` of the file as stored; for a deflated file, from its inflated pixel data."""
-    index = FrameIndex.from_json(index_json)
+    index = load_index(index_json)
     if index.inflated:
         value = pydicom.dcmread(path).PixelData
         return [read_frame(index, number, lambda offset, length: value[offset : offset + length]) for number in numbers]
@@ -48,8 +51,8 @@ def transcode_frames(path: str, index_json: str, numbers: list[int], source: str
     """The frames ``numbers`` of the file, each re-encoded from ``source`` to ``target`` (see dicom.transcode)."""
     from ..dicom.transcode import transcode_frame
 
-    index = FrameIndex.from_json(index_json)
-    header = _header(path, index)
+    index = load_index(index_json)
+    header = _header(path, index_json)
     frames = stored_frames(path, index_json, numbers)
     return [transcode_frame(header, frame, source, target, index.pixel_vr) for frame in frames]
 
@@ -59,15 +62,21 @@ def render_frame(path: str, index_json: str, number: int, source: str, media_typ
     from ..dicom.render import render
     from ..dicom.transcode import decode_frame
 
-    index = FrameIndex.from_json(index_json)
-    header = _header(path, index)
+    index = load_index(index_json)
+    header = _header(path, index_json)
     (frame,) = stored_frames(path, index_json, [number])
     pixels, description = decode_frame(header, frame, source, index.pixel_vr)
     return render(header, pixels, description, media_type, quality)
 
 
-def _header(path: str, index: FrameIndex) -> Dataset:
-    """The pixel attributes the index describes, else the file's header."""
-    if index.pixels is not None:
-        return header_of(index.pixels)
-    return pydicom.dcmread(path, stop_before_pixels=True)
+def _header(path: str, index_json: str) -> Dataset:
+    """The pixel attributes the index describes, else the file's header; only to be read, never changed."""
+    header = _described_header(index_json)
+    return header if header is not None else pydicom.dcmread(path, stop_before_pixels=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _described_header(index_json: str) -> Dataset | None:
+    """The data set of the index's pixel description (shared by its callers), None when it has none."""
+    pixels = load_index(index_json).pixels
+    return None if pixels is None else header_of(pixels)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..dicom.frames import FrameIndex
+from ..dicom.frames import FrameIndex, load_index
 from ..errors import FRAME_NOT_FOUND, INSTANCE_NOT_FOUND, NotFound
 from ..storage import index
 from . import cpu_work
@@ -37,10 +37,9 @@ async def load(services: Services, scope: Scope, study_uid: str, series_uid: str
 
     A row stored before frames were indexed has its index computed from the file, in the CPU pool.
     """
-    async with services.db.read() as conn:
-        row = await index.instance_pixels(
-            conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
-        )
+    row = await index.instance_pixels(
+        services.db, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
+    )
     if row is None:
         raise NotFound(INSTANCE_NOT_FOUND)
     path = services.blobs.path(row.blob_key)
@@ -48,4 +47,4 @@ async def load(services: Services, scope: Scope, study_uid: str, series_uid: str
     if index_json is None:
         loop = asyncio.get_running_loop()
         index_json = await loop.run_in_executor(services.cpu_pool, cpu_work.index_file, str(path))
-    return StoredPixels(path, row.size, row.transfer_syntax_uid, FrameIndex.from_json(index_json), index_json)
+    return StoredPixels(path, row.size, row.transfer_syntax_uid, load_index(index_json), index_json)

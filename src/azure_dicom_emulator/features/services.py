@@ -24,6 +24,9 @@ class Services:
     blobs: FileBlobStore
     cpu_pool: Executor
     io_pool: ThreadPoolExecutor
+    pixel_threads: ThreadPoolExecutor
+    """Threads for pixel work that numpy and Pillow do without the GIL (rendering native frames): for
+    such work a thread of this process costs less than the hop to a worker process and back."""
     cpu_workers: int  # processes in cpu_pool; 0 when CPU work runs in threads of this process
     events: Dispatcher
     partition_keys: dict[str, int] = field(default_factory=dict)
@@ -45,6 +48,7 @@ class Services:
             blobs=FileBlobStore(settings.blob_dir),
             cpu_pool=pool,
             io_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-io"),
+            pixel_threads=ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4), thread_name_prefix="pixels"),
             cpu_workers=workers,
             events=Dispatcher(settings),
         )
@@ -59,4 +63,5 @@ class Services:
         await self.events.stop()
         self.cpu_pool.shutdown(wait=False, cancel_futures=True)
         self.io_pool.shutdown(wait=False, cancel_futures=True)
+        self.pixel_threads.shutdown(wait=False, cancel_futures=True)
         await self.db.dispose()

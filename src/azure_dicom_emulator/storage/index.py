@@ -14,6 +14,7 @@ from sqlalchemy import Row, Select, bindparam, delete, func, select, text, tuple
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..dicom.index_values import PERSON_NAME_COLUMNS, STUDY_COLUMNS
+from .database import Database
 from .person_name_words import delete_person_name_words, replace_person_name_words
 from .schema import change_feed, counter, extended_query_tag_error, instance, partition, series, study
 from .tag_values import delete_owned_values
@@ -255,11 +256,11 @@ async def instance_metadata(
 
 
 async def instance_pixels(
-    conn: AsyncConnection, partition_key: int, study_uid: str, series_uid: str, sop_uid: str
-) -> Row | None:
-    """Blob key, size, transfer syntax and frame index of one instance, if it exists."""
+    db: Database, partition_key: int, study_uid: str, series_uid: str, sop_uid: str
+) -> Any | None:
+    """Blob key, size, transfer syntax and frame index (attributes of the row) of one instance, if it exists."""
     params = {"partition_key": partition_key, "study_uid": study_uid, "series_uid": series_uid, "sop_uid": sop_uid}
-    return (await conn.execute(_PIXELS, params)).first()
+    return await db.first_row(_PIXELS, params)
 
 
 # -- delete -------------------------------------------------------------------------------------
