@@ -64,7 +64,7 @@ async def rendered(
     loop = asyncio.get_running_loop()
     try:
         data = await loop.run_in_executor(
-            services.cpu_pool,
+            services.pixel_pool,
             cpu_work.render_frame,
             str(stored.path),
             stored.frame_index_json,
