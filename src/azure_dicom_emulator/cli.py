@@ -53,7 +53,7 @@ def serve(
         raise typer.Exit(2) from exc
     typer.echo(f"Serving on http://{settings.host}:{settings.port} (data in {settings.data_dir.resolve()})")
     uvicorn.run(
-        "azure_dicom_emulator.app:create_app_from_environment",
+        "azure_dicom_emulator.server:create_app_from_environment",
         factory=True,
         host=settings.host,
         port=settings.port,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -80,6 +81,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'index.db').resolve()}"
+
+    @property
+    def effective_cpu_workers(self) -> int:
+        """CPU worker processes of each pool: as configured, else one per core, at most 4 (0: threads)."""
+        if self.cpu_workers is not None:
+            return self.cpu_workers
+        return min(os.cpu_count() or 1, 4)
 
     @property
     def blob_dir(self) -> Path:

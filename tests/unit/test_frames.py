@@ -139,7 +139,8 @@ def test_repack_bits_takes_bits_from_inside_a_byte():
     bits = np.array([1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 1, 0], dtype=np.uint8)
     packed = np.packbits(bits, bitorder="little").tobytes()
     repacked = repack_bits(packed, 3, 7)
-    assert np.unpackbits(np.frombuffer(repacked, np.uint8), bitorder="little")[:7].tolist() == bits[3:10].tolist()
+    assert np.unpackbits(np.frombuffer(repacked, np.uint8), bitorder="little").tolist() == [*bits[3:10], 0]
+    assert repack_bits(packed, 2, 10) == np.packbits(bits[2:12], bitorder="little").tobytes()
 
 
 def test_pixel_description_holds_what_rendering_needs():

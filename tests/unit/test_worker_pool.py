@@ -125,3 +125,11 @@ async def test_workers_that_cannot_start_fail_each_job_and_are_restarted_ever_mo
         assert failed_at[4] - failed_at[3] >= 0.7
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def test_a_pool_starts_its_workers_with_its_first_job() -> None:
+    pool = ProcessPool(2)
+    try:
+        assert await asyncio.gather(*(_run(pool, add, n, 1) for n in range(4))) == [1, 2, 3, 4]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

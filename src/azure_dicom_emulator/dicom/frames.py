@@ -15,7 +15,6 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import numpy as np
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
@@ -306,7 +305,7 @@ def _extended_offsets(ds: Dataset) -> list[int]:
     table = ds.get("ExtendedOffsetTable")
     if not isinstance(table, bytes | bytearray) or len(table) % 8:
         return []
-    return np.frombuffer(table, dtype="<u8").tolist()
+    return list(struct.unpack(f"<{len(table) // 8}Q", table))
 
 
 def read_frame(index: FrameIndex, number: int, read: Callable[[int, int], bytes]) -> bytes:
@@ -323,5 +322,5 @@ def read_frame(index: FrameIndex, number: int, read: Callable[[int, int], bytes]
 
 def repack_bits(data: bytes, skip: int, bits: int) -> bytes:
     """``bits`` packed bits of ``data`` (least significant bit first) starting after the first ``skip`` bits."""
-    unpacked = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
-    return np.packbits(unpacked[skip : skip + bits], bitorder="little").tobytes()
+    value = (int.from_bytes(data, "little") >> skip) & ((1 << bits) - 1)
+    return value.to_bytes((bits + 7) // 8, "little")

@@ -1,6 +1,7 @@
-"""Small jobs for the CPU worker processes (some also run in threads of the server process). Imports only pure
-DICOM code, to keep the workers small: the codecs and Pillow are loaded by the first job that needs them, not by
-workers that only store."""
+"""Small jobs for the CPU worker processes. Imports only pure DICOM code, so it loads in the workers that
+leave out the pixel libraries (``Services.cpu_pool``); the jobs that decode pixels (transcode_file,
+transcode_frames, render_frame) import the codecs and Pillow when called and must run in
+``Services.pixel_pool``."""
 
 from __future__ import annotations
 
@@ -11,11 +12,6 @@ from pydicom.dataset import Dataset
 
 from ..dicom.frames import header_of, load_index, read_frame
 from ..storage.blobs import RangeReader
-
-
-def prepare_worker() -> None:
-    """Loads the store path's code in a new worker, before its first job."""
-    from . import inspect  # noqa: F401
 
 
 def transcode_file(path: str, target: str) -> bytes:

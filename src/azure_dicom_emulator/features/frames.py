@@ -79,7 +79,7 @@ async def retrieve_frames(
     require_transcodable_size(stored.size)
     try:
         data = await loop.run_in_executor(
-            services.cpu_pool,
+            services.pixel_pool,
             cpu_work.transcode_frames,
             str(stored.path),
             stored.frame_index_json,

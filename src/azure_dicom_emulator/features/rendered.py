@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from pydicom.uid import UncompressedTransferSyntaxes
-
 from ..dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_rendered, negotiate_rendered_leniently
 from ..dicom.pixel_errors import RenderError, TranscodeError
 from ..errors import FRAME_NOT_FOUND, BadRequest, NotAcceptable, NotFound
@@ -63,13 +61,10 @@ async def rendered(
     if stored.frame_index.count == 0:
         raise NotFound(FRAME_NOT_FOUND)
     stored.require_frames([number])
-    # Native frames are rendered in a thread of this process; decoding a codestream or inflating a
-    # deflated file is left to a worker process, as the codecs may hold the GIL.
-    native = stored.transfer_syntax_uid in UncompressedTransferSyntaxes and not stored.frame_index.inflated
     loop = asyncio.get_running_loop()
     try:
         data = await loop.run_in_executor(
-            services.pixel_threads if native else services.cpu_pool,
+            services.pixel_pool,
             cpu_work.render_frame,
             str(stored.path),
             stored.frame_index_json,

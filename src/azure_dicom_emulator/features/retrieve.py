@@ -87,7 +87,7 @@ async def _transcode(services: Services, path: Path, size: int, target: str) -> 
     require_transcodable_size(size)
     loop = asyncio.get_running_loop()
     try:
-        data = await loop.run_in_executor(services.cpu_pool, cpu_work.transcode_file, str(path), target)
+        data = await loop.run_in_executor(services.pixel_pool, cpu_work.transcode_file, str(path), target)
     except TranscodeError as exc:
         raise NotAcceptable(TRANSCODE_FAILED) from exc
     return InstancePayload(target, len(data), data=data)

@@ -112,8 +112,9 @@ class _Worker:
 class ProcessPool(Executor):
     """An executor of ``size`` worker processes for ``loop.run_in_executor`` on the loop that started it.
 
-    ``submit`` must be called on that loop's thread. Results and exceptions come back as the
-    worker's function returned or raised them. ``initializer`` runs once in each new worker.
+    The workers start with :meth:`start` or else with the first job; jobs must then be submitted on
+    that loop's thread. Results and exceptions come back as the worker's function returned or
+    raised them. ``initializer`` runs once in each new worker, before its first job.
     """
 
     def __init__(self, size: int, initializer: Callable[[], None] | None = None) -> None:
@@ -126,15 +127,24 @@ class ProcessPool(Executor):
         self._workers: list[_Worker] = []
         self._tasks: list[asyncio.Task] = []
         self._loop_thread: int | None = None
+        self._starting: asyncio.Future | None = None
         self._closed = False
 
     async def start(self) -> None:
         """Starts every worker, so that the first jobs do not wait for them."""
-        if self._loop_thread is not None:
-            return
+        if self._loop_thread is None:
+            self._begin()
+        await self._starting
+
+    def _begin(self) -> None:
+        """Binds the pool to the running loop and starts its workers in the background."""
+        asyncio.get_running_loop()  # raises outside a loop
         self._loop_thread = threading.get_ident()
         self._jobs = asyncio.Queue()
         self._workers = [_Worker() for _ in range(self.size)]
+        self._starting = asyncio.ensure_future(self._start_workers())
+
+    async def _start_workers(self) -> None:
         await asyncio.gather(*(self._connect(worker) for worker in self._workers))
         for worker in self._workers:
             self._tasks.append(asyncio.ensure_future(self._feed(worker)))
@@ -147,8 +157,8 @@ class ProcessPool(Executor):
         if self._closed:
             raise RuntimeError("The process pool is closed.")
         if self._loop_thread is None:
-            raise RuntimeError("The process pool has not been started.")
-        if threading.get_ident() != self._loop_thread:
+            self._begin()
+        elif threading.get_ident() != self._loop_thread:
             raise RuntimeError("Jobs are submitted on the event loop that started the pool.")
         future: Future = Future()
         self._jobs.put_nowait(_Job(future, pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)))
@@ -160,6 +170,8 @@ class ProcessPool(Executor):
         Jobs already sent to a worker fail with WorkerDied.
         """
         self._closed = True
+        if self._starting is not None:
+            self._starting.cancel()
         for task in self._tasks:
             task.cancel()
         for worker in self._workers:

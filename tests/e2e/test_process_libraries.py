@@ -1,0 +1,58 @@
+"""The real server's processes load numpy, Pillow and the codecs only where pixels are decoded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from ..factories import make_dataset, to_bytes
+from .conftest import Server
+
+PIXEL_LIBRARIES = ("/numpy/", "/PIL/", "/_libjpeg", "/_openjpeg")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        for task in Path(f"/proc/{current}/task").iterdir():
+            pending.extend(int(child) for child in (task / "children").read_text().split())
+    return tree
+
+
+def with_pixel_libraries(pid: int) -> set[int]:
+    """The processes of ``pid``'s tree that have a pixel library's files mapped."""
+    return {
+        member
+        for member in process_tree(pid)
+        if any(
+            library in line
+            for line in Path(f"/proc/{member}/maps").read_text().splitlines()
+            for library in PIXEL_LIBRARIES
+        )
+    }
+
+
+def test_storing_and_serving_load_no_pixel_library_and_rendering_does_elsewhere(tmp_path):
+    server = Server(tmp_path / "data").start()
+    try:
+        ds = make_dataset()
+        path = f"/v2/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            stored = http.post("/v2/studies", content=to_bytes(ds), headers={"Content-Type": "application/dicom"})
+            assert stored.status_code == 200
+            frame = http.get(path + "/frames/1", headers={"Accept": "application/octet-stream; transfer-syntax=*"})
+            assert frame.status_code == 200 and frame.content == ds.PixelData
+            before_rendering = process_tree(server.process.pid)
+            assert len(before_rendering) >= 3  # the server, the forkserver and the CPU workers at least
+            assert with_pixel_libraries(server.process.pid) == set()
+
+            rendered = http.get(path + "/rendered", headers={"Accept": "image/png"})
+            assert rendered.status_code == 200 and rendered.content.startswith(b"\x89PNG")
+            renderers = with_pixel_libraries(server.process.pid)
+            assert renderers and not renderers & set(before_rendering)
+    finally:
+        server.stop()

@@ -1,0 +1,51 @@
+"""A storing or serving process can leave out the libraries pydicom imports for pixel work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    """Runs ``code`` in a new interpreter (leaving modules out cannot be undone in this one)."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60)
+
+
+def test_left_out_modules_are_not_imported_with_pydicom_and_cannot_be_imported():
+    result = run_python(
+        """
+        import sys
+        from azure_dicom_emulator import unused_imports
+
+        unused_imports.leave_out()
+        import pydicom
+        from azure_dicom_emulator.features import cpu_work, inspect, store  # the store path still loads
+
+        assert not {"numpy", "PIL", "pylibjpeg", "libjpeg", "openjpeg", "rle", "requests"} & set(sys.modules)
+        try:
+            import numpy
+        except ModuleNotFoundError as exc:
+            assert exc.name == "numpy"
+        else:
+            raise AssertionError("numpy was imported")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_leaving_out_after_pydicom_was_imported_is_refused():
+    result = run_python(
+        """
+        import pydicom
+        from azure_dicom_emulator import unused_imports
+
+        try:
+            unused_imports.leave_out()
+        except RuntimeError as exc:
+            assert "pydicom" in str(exc) and "numpy" in str(exc)
+        else:
+            raise AssertionError("leave_out() accepted an imported pydicom")
+        """
+    )
+    assert result.returncode == 0, result.stderr
