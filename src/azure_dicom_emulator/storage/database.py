@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import namedtuple
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import Select
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MAX_DRIVER_STATEMENTS = 2048
 _MIGRATION_LOCK_ID = 0x44494356  # any constant shared by every worker
 
 
@@ -57,7 +58,7 @@ class Database:
         """A connection for reads, each statement seeing its own snapshot on SQLite."""
         if self.read_engine is not None:
             with self.read_engine.connect() as conn:
-                yield InlineReads(conn)
+                yield InlineReads(conn, self._driver_statement)
             return
         async with self.engine.connect() as conn:
             yield conn
@@ -84,6 +85,8 @@ class Database:
         """The SQL text, parameter names in order and row type of ``statement`` for the SQLite driver."""
         compiled = self._driver_statements.get(statement)
         if compiled is None:
+            if len(self._driver_statements) >= MAX_DRIVER_STATEMENTS:
+                self._driver_statements.clear()  # statements are built once per shape: this rarely happens
             dialect = self.read_engine.dialect
             sql = statement.compile(dialect=dialect)
             names = tuple(sql.positiontup or ())
@@ -147,13 +150,36 @@ class InlineReads:
     Rows are fetched before ``execute`` returns, as the async engine does.
     """
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(
+        self, connection: Connection, driver_statement: Callable[[Select], tuple[str, tuple[str, ...], type]]
+    ) -> None:
         self.connection = connection
         self.dialect = connection.dialect
+        self._driver_statement = driver_statement
 
     async def execute(self, statement, parameters=None) -> Result:  # noqa: ANN001
         """The statement's result, every row already fetched."""
         return self.connection.execute(statement, parameters).freeze()()
+
+    def fetch_all(self, statement: Select, parameters: dict[str, Any]) -> list:
+        """Every row of ``statement``, run by the driver from SQL compiled once (see ``fetch_all``)."""
+        sql, names, row_type = self._driver_statement(statement)
+        cursor = self.connection.connection.driver_connection.execute(sql, [parameters[name] for name in names])
+        try:
+            return [row_type._make(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+
+async def fetch_all(conn: AsyncConnection | InlineReads, statement: Select, parameters: dict[str, Any]) -> list:
+    """Every row of ``statement`` with ``parameters`` bound, attributes named as its columns.
+
+    For statements built once and run often, whose columns and parameters the driver takes and
+    returns as they are (strings, numbers): on SQLite they skip SQLAlchemy's per-execution work.
+    """
+    if isinstance(conn, InlineReads):
+        return conn.fetch_all(statement, parameters)
+    return list(await conn.execute(statement, parameters))
 
 
 def _upgrade(connection: Connection) -> None:

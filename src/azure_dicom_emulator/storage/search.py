@@ -6,13 +6,27 @@ every match is an equality, a range or a word-prefix lookup on indexed columns.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, FromClause, Row, and_, false, func, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    FromClause,
+    Integer,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    false,
+    func,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .database import InlineReads, fetch_all
 from .schema import instance, person_name_word, series, study
 from .tag_values import VALUE_TABLES, TagLevel
 
@@ -79,57 +93,84 @@ def _owner(level: TagLevel) -> ColumnElement:
     return _TABLES[level].c[_KEYS[level]]
 
 
-def _clause(condition: Condition) -> ColumnElement:
-    if isinstance(condition, Nothing):
-        return false()
+def _split(condition: Condition) -> tuple[tuple, tuple]:
+    """The condition's shape (all that decides its SQL) and its values (the SQL's parameters, in order).
+
+    Searches that differ only in their values share one statement, built and compiled once.
+    """
+    if isinstance(condition, Equals):
+        if isinstance(condition.value, str) and "\0" in condition.value:
+            return ("nothing",), ()  # no stored key holds a NUL
+        return ("equals", condition.level, condition.column, condition.kind), (condition.value, condition.tag_key)
+    if isinstance(condition, Between):
+        ends = (condition.low is not None, condition.high is not None)
+        return ("between", condition.level, condition.column, condition.kind, ends), (
+            condition.low,
+            condition.high,
+            condition.tag_key,
+        )
+    if isinstance(condition, WordPrefixes):
+        first = condition.first_word
+        upper = first[:-1] + chr(ord(first[-1]) + 1)
+        shape = ("words", condition.level, condition.column, condition.pattern is not None)
+        return shape, (condition.tag, first, upper, condition.pattern, condition.tag_key)
     if isinstance(condition, ModalityInStudy):
+        return ("modality",), (condition.value,)
+    return ("nothing",), ()
+
+
+def _clause(shape: tuple, value: Callable[[int], BindParameter]) -> ColumnElement:
+    """The SQL of a condition of ``shape``; ``value(i)`` stands for the i-th of its values."""
+    kind = shape[0]
+    if kind == "nothing":
+        return false()
+    if kind == "modality":
         other = series.alias("modality_series")
         return (
             select(other.c.series_key)
-            .where(other.c.study_key == study.c.study_key, other.c.modality_key == condition.value)
+            .where(other.c.study_key == study.c.study_key, other.c.modality_key == value(0))
             .exists()
         )
-    if isinstance(condition, WordPrefixes):
-        return _word_prefixes(condition)
-    if condition.tag_key is None:
-        column = _TABLES[condition.level].c[condition.column]
-        return _compare(column, condition)
-    table = VALUE_TABLES[condition.kind]
-    owners = select(table.c.owner_key).where(table.c.tag_key == condition.tag_key, _compare(table.c.value, condition))
-    return _owner(condition.level).in_(owners)
+    if kind == "words":
+        return _word_prefixes(shape, value)
+    _, level, column_name, value_kind, *ends = shape
+    if column_name is not None:
+        return _compare(_TABLES[level].c[column_name], shape, value)
+    table = VALUE_TABLES[value_kind]
+    tag_key = value(1) if kind == "equals" else value(2)
+    owners = select(table.c.owner_key).where(table.c.tag_key == tag_key, _compare(table.c.value, shape, value))
+    return _owner(level).in_(owners)
 
 
-def _compare(column: ColumnElement, condition: Equals | Between) -> ColumnElement:
-    if isinstance(condition, Equals):
-        if isinstance(condition.value, str) and "\0" in condition.value:
-            return false()  # no stored key holds a NUL
-        return column == condition.value
+def _compare(column: ColumnElement, shape: tuple, value: Callable[[int], BindParameter]) -> ColumnElement:
+    if shape[0] == "equals":
+        return column == value(0)
+    has_low, has_high = shape[4]
     clauses = []
-    if condition.low is not None:
-        clauses.append(column >= condition.low)
-    if condition.high is not None:
-        clauses.append(column <= condition.high)
+    if has_low:
+        clauses.append(column >= value(0))
+    if has_high:
+        clauses.append(column <= value(1))
     return and_(*clauses)
 
 
-def _word_prefixes(condition: WordPrefixes) -> ColumnElement:
-    upper = condition.first_word[:-1] + chr(ord(condition.first_word[-1]) + 1)
+def _word_prefixes(shape: tuple, value: Callable[[int], BindParameter]) -> ColumnElement:
+    _, level, column_name, checks_pattern = shape
     candidates = select(person_name_word.c.owner_key).where(
-        person_name_word.c.tag == condition.tag,
-        person_name_word.c.word >= condition.first_word,
-        person_name_word.c.word < upper,
+        person_name_word.c.tag == value(0),
+        person_name_word.c.word >= value(1),
+        person_name_word.c.word < value(2),
     )
-    owner = _owner(condition.level)
-    if condition.tag_key is None:
-        if condition.pattern is None:
+    owner = _owner(level)
+    if column_name is not None:
+        if not checks_pattern:
             # Without a check on the row, a database can merge the candidates with the owners in key order.
             return owner.in_(candidates)
-        words = _TABLES[condition.level].c[condition.column]
-        return and_(owner.in_(candidates), words.like(condition.pattern))
+        return and_(owner.in_(candidates), _TABLES[level].c[column_name].like(value(3)))
     table = VALUE_TABLES["person_name"]
-    matching = select(table.c.owner_key).where(table.c.tag_key == condition.tag_key, table.c.owner_key.in_(candidates))
-    if condition.pattern is not None:
-        matching = matching.where(table.c.words.like(condition.pattern))
+    matching = select(table.c.owner_key).where(table.c.tag_key == value(4), table.c.owner_key.in_(candidates))
+    if checks_pattern:
+        matching = matching.where(table.c.words.like(value(3)))
     return owner.in_(matching)
 
 
@@ -176,7 +217,7 @@ def _base(level: TagLevel) -> tuple[list[ColumnElement], FromClause, ColumnEleme
 
 
 async def search(
-    conn: AsyncConnection,
+    conn: AsyncConnection | InlineReads,
     partition_key: int,
     level: TagLevel,
     conditions: Sequence[Condition],
@@ -188,22 +229,39 @@ async def search(
     Rows carry the columns of their level and of the levels above it (study for a series, study
     and series for an instance).
     """
+    shapes = []
+    parameters: dict[str, object] = {"partition_key": partition_key, "limit": limit, "offset": offset}
+    for number, condition in enumerate(conditions):
+        shape, values = _split(condition)
+        shapes.append(shape)
+        parameters.update((f"c{number}_{position}", value) for position, value in enumerate(values))
+    return await fetch_all(conn, _search_statement(level, tuple(shapes)), parameters)
+
+
+@functools.lru_cache(maxsize=512)
+def _search_statement(level: TagLevel, shapes: tuple[tuple, ...]) -> Select:
+    """The search at ``level`` for conditions of ``shapes``, with their values as bound parameters."""
     columns, joined, order = _base(level)
     # Every joined level is named with the partition, so lookups by UID use the (partition, UID) indexes.
     partitions = [
-        _TABLES[joined_level].c.partition_key == partition_key for joined_level in TagLevel if joined_level <= level
+        _TABLES[joined_level].c.partition_key == bindparam("partition_key")
+        for joined_level in TagLevel
+        if joined_level <= level
+    ]
+    clauses = [
+        _clause(shape, lambda position, number=number: bindparam(f"c{number}_{position}"))
+        for number, shape in enumerate(shapes)
     ]
     # The page's keys first, then only its rows: ordering every match would carry all their columns.
     page = (
         select(_owner(level))
         .select_from(joined)
-        .where(*partitions, *(_clause(c) for c in conditions))
+        .where(*partitions, *clauses)
         .order_by(order.desc())
-        .limit(limit)
-        .offset(offset)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
     )
-    statement = select(*columns).select_from(joined).where(_owner(level).in_(page)).order_by(order.desc())
-    return list(await conn.execute(statement))
+    return select(*columns).select_from(joined).where(_owner(level).in_(page)).order_by(order.desc())
 
 
 async def study_counts(conn: AsyncConnection, study_keys: Sequence[int]) -> dict[int, tuple[int, int]]:
