@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api.context import SUPPORTED_VERSIONS_HEADER
 from .api.errors import InternalErrorMiddleware, QueryStringGuardMiddleware, not_found, service_error
-from .api.routes import routes
+from .api.routes import SegmentCountRouter, routes
 from .errors import ServiceError
 from .features.operation_runner import OperationRunner
 from .features.services import Services
@@ -88,8 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await runner.stop()
             await services.close()
 
-    return Starlette(
-        routes=routes(),
+    app = Starlette(
         middleware=[
             Middleware(
                 CORSMiddleware,
@@ -104,5 +103,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(ApiVersionHeaderMiddleware),
         ],
         exception_handlers={ServiceError: service_error, HTTPException: not_found},
-        lifespan=lifespan,
     )
+    app.router = SegmentCountRouter(routes(), lifespan=lifespan)
+    return app

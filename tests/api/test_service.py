@@ -40,6 +40,24 @@ async def test_unversioned_and_unknown_routes_are_404_with_empty_body(client):
         assert response.content == b""
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("PATCH", "/v2/studies", 405),
+        ("POST", "/v2/studies/1.2.3/series", 405),
+        ("DELETE", "/v2/studies/1.2.3/series/1.2.4/instances/1.2.5/metadata", 405),
+        ("PUT", "/v2/changefeed/latest", 405),
+        ("GET", "/v2/studies/1.2.3/series/1.2.4/instances/1.2.5/frames/1/rendered/extra", 404),
+        ("GET", "/v2/studies/1.2.3/unknown", 404),
+        ("GET", "/health/check/extra", 404),
+    ],
+)
+async def test_known_paths_with_other_methods_are_405_and_unknown_paths_404(client, method, path, status):
+    response = await client.request(method, path, headers={"Accept": "*/*"})
+    assert response.status_code == status
+    assert response.content == b""
+
+
 async def test_query_string_with_angle_bracket_is_400(client):
     response = await client.get("/v2/studies/1.2/metadata?x=%3Cscript", headers={"Accept": DICOM_JSON})
     assert response.status_code == 400
