@@ -72,7 +72,8 @@ def workload_settings(args: argparse.Namespace) -> dict[str, str]:
         "Peak RSS": "not measured"
         if args.skip_large or args.only == "orthanc"
         else f"VmHWM of a freshly started emulator after one streamed STOW-RS of {LARGE_INSTANCES} instances",
-        "Client": "httpx, one persistent connection per client thread, Accept-Encoding: identity",
+        "Client": "STOW-RS with Python's http.client (the prebuilt body handed to the socket in one call), retrieval "
+        "and metadata with httpx; one persistent connection per client thread, Accept-Encoding: identity",
     }
 
 

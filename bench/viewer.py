@@ -28,10 +28,10 @@ from workloads import (
     WorkloadError,
     check_stow_response,
     instance_url,
-    new_client,
     percentiles,
     post_stow,
     spread,
+    stow_connection,
 )
 
 FRAMES = 100
@@ -119,8 +119,11 @@ class Connection:
 
 def store_multiframe(server: Server, item: MultiFrame) -> None:
     """Store the multi-frame instance with one STOW-RS request."""
-    with new_client() as client:
-        check_stow_response(post_stow(client, server, multipart_body.build_body([item.data])), 1)
+    connection = stow_connection(server)
+    try:
+        check_stow_response(post_stow(connection, server, multipart_body.build_body([item.data])), 1)
+    finally:
+        connection.close()
 
 
 def frame_url(server: Server, instance: Instance, number: int) -> str:

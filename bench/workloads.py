@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import math
 import queue
 import statistics
@@ -10,6 +12,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 import multipart_body
@@ -76,11 +79,23 @@ def batches(items: list[Instance], size: int = BATCH_SIZE) -> list[list[Instance
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-def check_stow_response(response: httpx.Response, expected: int) -> None:
-    """Fail unless the STOW-RS response reports every instance of the request as stored."""
-    if response.status_code != 200:
-        raise WorkloadError(f"STOW answered {response.status_code}: {response.text[:500]}")
-    body = response.json()
+def stow_connection(server: Server, timeout: float = STOW_TIMEOUT_S) -> http.client.HTTPConnection:
+    """A persistent connection for STOW-RS requests.
+
+    STOW-RS goes through the standard library's ``http.client``, which hands a prebuilt body to the
+    socket in one call: httpx spends about 0.6 ms of CPU per 0.5 MB instance sending it, a share of
+    the two cores the server under test then lacks.
+    """
+    address = urlsplit(server.base_url)
+    return http.client.HTTPConnection(address.hostname, address.port, timeout=timeout)
+
+
+def check_stow_response(answer: tuple[int, bytes], expected: int) -> None:
+    """Fail unless the STOW-RS answer (status, body) reports every instance of the request as stored."""
+    status, content = answer
+    if status != 200:
+        raise WorkloadError(f"STOW answered {status}: {content[:500]!r}")
+    body = json.loads(content)
     stored = len(body.get(REFERENCED_SOP_SEQUENCE, {}).get("Value", []))
     failed = len(body.get(FAILED_SOP_SEQUENCE, {}).get("Value", []))
     if stored != expected or failed:
@@ -88,18 +103,26 @@ def check_stow_response(response: httpx.Response, expected: int) -> None:
 
 
 def post_stow(
-    client: httpx.Client, server: Server, body: bytes | Iterator[bytes], headers: dict[str, str] | None = None
-) -> httpx.Response:
-    """Send one STOW-RS request of ``body`` (bytes or an iterator of bytes)."""
-    return client.post(
-        server.base_url + "/studies",
-        content=body,
+    connection: http.client.HTTPConnection,
+    server: Server,
+    body: bytes | Iterator[bytes],
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
+    """Send one STOW-RS request of ``body`` (bytes, or an iterator of bytes with a Content-Length header);
+    return the status and body of the answer."""
+    connection.request(
+        "POST",
+        urlsplit(server.base_url).path + "/studies",
+        body=body,
         headers={
             "Content-Type": multipart_body.STOW_CONTENT_TYPE,
             "Accept": "application/dicom+json",
+            "Accept-Encoding": "identity",
             **(headers or {}),
         },
     )
+    response = connection.getresponse()
+    return response.status, response.read()
 
 
 def stow_throughput(server: Server, items: list[Instance], clients: int) -> Throughput:
@@ -113,18 +136,21 @@ def stow_throughput(server: Server, items: list[Instance], clients: int) -> Thro
     def worker() -> int:
         """Send batches until none is left, the phase times out, or another worker failed."""
         stored = 0
-        with new_client() as client:
+        connection = stow_connection(server)
+        try:
             while not stop.is_set() and time.monotonic() < deadline:
                 try:
                     expected, body = bodies.get_nowait()
                 except queue.Empty:
                     break
                 try:
-                    check_stow_response(post_stow(client, server, body), expected)
+                    check_stow_response(post_stow(connection, server, body), expected)
                 except BaseException:
                     stop.set()
                     raise
                 stored += expected
+        finally:
+            connection.close()
         return stored
 
     executor = ThreadPoolExecutor(max_workers=clients)
@@ -238,16 +264,20 @@ def large_stow(server: Server, items: list[Instance]) -> LargeStow:
     baseline = sum(peak_rss_by_process(pid).values())
     length = multipart_body.body_length(items)
     deadline = time.monotonic() + PHASE_TIMEOUT_S
-    with RssWatch(pid) as watch, new_client(timeout=PHASE_TIMEOUT_S) as client:
-        started = time.perf_counter()
-        response = post_stow(
-            client,
-            server,
-            bounded(multipart_body.stream_instances(items), deadline),
-            headers={"Content-Length": str(length)},
-        )
-        elapsed = time.perf_counter() - started
-    check_stow_response(response, len(items))
+    connection = stow_connection(server, timeout=PHASE_TIMEOUT_S)
+    try:
+        with RssWatch(pid) as watch:
+            started = time.perf_counter()
+            answer = post_stow(
+                connection,
+                server,
+                bounded(multipart_body.stream_instances(items), deadline),
+                headers={"Content-Length": str(length)},
+            )
+            elapsed = time.perf_counter() - started
+    finally:
+        connection.close()
+    check_stow_response(answer, len(items))
     return LargeStow(
         instances=len(items),
         body_bytes=length,
