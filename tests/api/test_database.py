@@ -1,11 +1,11 @@
-"""The index database's single-row lookups, on SQLite and (when reachable) PostgreSQL."""
+"""The index database's prebuilt-statement reads, on SQLite and (when reachable) PostgreSQL."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import bindparam, select
+from sqlalchemy import Integer, bindparam, select
 
-from azure_dicom_emulator.storage.database import Database
+from azure_dicom_emulator.storage.database import Database, fetch_all
 from azure_dicom_emulator.storage.schema import change_feed, partition
 
 BY_NAME = select(partition.c.partition_key, partition.c.partition_name).where(
@@ -18,6 +18,22 @@ async def test_first_row_names_its_columns_and_is_none_when_nothing_matches(clie
     row = await db.first_row(BY_NAME, {"name": "Microsoft.Default"})
     assert (row.partition_key, row.partition_name) == (1, "Microsoft.Default")
     assert await db.first_row(BY_NAME, {"name": "no-such-partition"}) is None
+
+
+PARTITIONS_FROM = (
+    select(partition.c.partition_name, partition.c.partition_key)
+    .where(partition.c.partition_key >= bindparam("first"))
+    .order_by(partition.c.partition_key)
+    .limit(bindparam("limit", type_=Integer))  # SQLite adds an OFFSET of its own
+)
+
+
+async def test_fetch_all_names_its_columns_and_binds_what_the_statement_adds_itself(client):
+    db = client.app.state.services.db
+    async with db.read() as conn:
+        rows = await fetch_all(conn, PARTITIONS_FROM, {"first": 1, "limit": 5})
+        assert [(row.partition_name, row.partition_key) for row in rows] == [("Microsoft.Default", 1)]
+        assert await fetch_all(conn, PARTITIONS_FROM, {"first": 2, "limit": 5}) == []
 
 
 async def test_first_row_refuses_columns_the_driver_would_not_convert(tmp_path):

@@ -6,12 +6,13 @@ import threading
 from collections import namedtuple
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Dialect, Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolProxiedConnection
@@ -47,7 +48,7 @@ class Database:
                 connect_args={"check_same_thread": False},
             )
             _configure_sqlite(self.read_engine)
-            self._driver_statements: dict[Select, tuple[str, tuple[str, ...], type]] = {}
+            self._driver_statements: dict[Select, DriverStatement] = {}
             self._driver_connections: dict[int, PoolProxiedConnection] = {}
         else:
             self.engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -73,29 +74,21 @@ class Database:
         if self.read_engine is None:
             async with self.engine.connect() as conn:
                 return (await conn.execute(statement, parameters)).first()
-        sql, names, row_type = self._driver_statement(statement)
-        cursor = self._driver_connection().execute(sql, [parameters[name] for name in names])
+        compiled = self._driver_statement(statement)
+        cursor = self._driver_connection().execute(compiled.sql, compiled.arguments(parameters))
         try:
             row = cursor.fetchone()
         finally:
             cursor.close()  # resets the statement, so that no read snapshot outlives the lookup
-        return None if row is None else row_type._make(row)
+        return None if row is None else compiled.row_type._make(row)
 
-    def _driver_statement(self, statement: Select) -> tuple[str, tuple[str, ...], type]:
-        """The SQL text, parameter names in order and row type of ``statement`` for the SQLite driver."""
+    def _driver_statement(self, statement: Select) -> DriverStatement:
+        """``statement`` compiled for the SQLite driver, once."""
         compiled = self._driver_statements.get(statement)
         if compiled is None:
             if len(self._driver_statements) >= MAX_DRIVER_STATEMENTS:
                 self._driver_statements.clear()  # statements are built once per shape: this rarely happens
-            dialect = self.read_engine.dialect
-            sql = statement.compile(dialect=dialect)
-            names = tuple(sql.positiontup or ())
-            columns = statement.selected_columns
-            if any(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns) or any(
-                sql.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-            ):
-                raise ValueError("first_row takes only statements whose values need no conversion.")
-            compiled = (sql.string, names, namedtuple("Row", columns.keys()))
+            compiled = DriverStatement.compile(statement, self.read_engine.dialect)
             self._driver_statements[statement] = compiled
         return compiled
 
@@ -142,6 +135,36 @@ class Database:
             self.read_engine.dispose()
 
 
+@dataclass(frozen=True)
+class DriverStatement:
+    """A statement compiled for the SQLite driver: its SQL, its parameters in order, the type of its rows."""
+
+    sql: str
+    names: tuple[str, ...]
+    fixed: dict[str, Any]
+    """Values the statement itself holds (a default OFFSET, say), by parameter name."""
+    row_type: type
+
+    @classmethod
+    def compile(cls, statement: Select, dialect: Dialect) -> DriverStatement:
+        """``statement`` for ``dialect``; ValueError when a value would need conversion the driver does not do."""
+        sql = statement.compile(dialect=dialect)
+        names = tuple(sql.positiontup or ())
+        columns = statement.selected_columns
+        if any(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns) or any(
+            sql.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        ):
+            raise ValueError("The driver runs only statements whose values need no conversion.")
+        fixed = {name: sql.binds[name].effective_value for name in names if not sql.binds[name].required}
+        return cls(sql.string, names, fixed, namedtuple("Row", columns.keys()))
+
+    def arguments(self, parameters: dict[str, Any]) -> list:
+        """The driver's positional arguments for ``parameters`` (by name)."""
+        if self.fixed:
+            parameters = {**self.fixed, **parameters}
+        return [parameters[name] for name in self.names]
+
+
 class InlineReads:
     """A SQLite read connection with the ``execute`` of an AsyncConnection, run on the event loop's thread.
 
@@ -150,9 +173,7 @@ class InlineReads:
     Rows are fetched before ``execute`` returns, as the async engine does.
     """
 
-    def __init__(
-        self, connection: Connection, driver_statement: Callable[[Select], tuple[str, tuple[str, ...], type]]
-    ) -> None:
+    def __init__(self, connection: Connection, driver_statement: Callable[[Select], DriverStatement]) -> None:
         self.connection = connection
         self.dialect = connection.dialect
         self._driver_statement = driver_statement
@@ -163,10 +184,10 @@ class InlineReads:
 
     def fetch_all(self, statement: Select, parameters: dict[str, Any]) -> list:
         """Every row of ``statement``, run by the driver from SQL compiled once (see ``fetch_all``)."""
-        sql, names, row_type = self._driver_statement(statement)
-        cursor = self.connection.connection.driver_connection.execute(sql, [parameters[name] for name in names])
+        compiled = self._driver_statement(statement)
+        cursor = self.connection.connection.driver_connection.execute(compiled.sql, compiled.arguments(parameters))
         try:
-            return [row_type._make(row) for row in cursor.fetchall()]
+            return [compiled.row_type._make(row) for row in cursor.fetchall()]
         finally:
             cursor.close()
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, delete, func, or_, select, update
+from sqlalchemy import Integer, Row, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .database import InlineReads, fetch_all
 from .schema import change_feed, counter, event_dead_letter, event_outbox, event_sink
 from .upsert import insert_statement
 
@@ -24,15 +25,17 @@ async def insert_events(conn: AsyncConnection, rows: Sequence[dict]) -> None:
         await conn.execute(event_outbox.insert(), list(rows))
 
 
-async def events_after(conn: AsyncConnection, position: int, limit: int) -> list[Row]:
+_EVENTS_AFTER = (
+    select(event_outbox.c.sequence, event_outbox.c.body)
+    .where(event_outbox.c.sequence > bindparam("position"))
+    .order_by(event_outbox.c.sequence)
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
+async def events_after(conn: AsyncConnection | InlineReads, position: int, limit: int) -> list[Row]:
     """Up to ``limit`` outbox rows after sequence ``position``, in sequence order."""
-    result = await conn.execute(
-        select(event_outbox.c.sequence, event_outbox.c.body)
-        .where(event_outbox.c.sequence > position)
-        .order_by(event_outbox.c.sequence)
-        .limit(limit)
-    )
-    return list(result)
+    return await fetch_all(conn, _EVENTS_AFTER, {"position": position, "limit": limit})
 
 
 async def newest_event(conn: AsyncConnection) -> int:

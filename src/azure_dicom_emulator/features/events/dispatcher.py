@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 from ...settings import Settings
@@ -88,7 +87,7 @@ class InspectorFollower:
             async with self.db.read() as conn:
                 rows = await outbox.events_after(conn, self.position, READ_LIMIT)
             for row in rows:
-                self.inspector.add(row.sequence, json.loads(row.body))
+                self.inspector.add(row.sequence, row.body)
             if rows:
                 self.position = rows[-1].sequence
             else:

@@ -6,19 +6,24 @@ recorded in the database (as the sequence cleared through), so it applies in eve
 
 from __future__ import annotations
 
+import json
 from collections import deque
 
 
 class Inspector:
-    """The newest ``capacity`` events this process has seen, in sequence order."""
+    """The newest ``capacity`` events this process has seen, in sequence order.
+
+    Events are kept as the JSON text the outbox holds and parsed only when someone looks: a STOW
+    of many instances adds as many events, and most are never inspected.
+    """
 
     def __init__(self, capacity: int) -> None:
-        self.events: deque[tuple[int, dict]] = deque(maxlen=capacity)
+        self.events: deque[tuple[int, str]] = deque(maxlen=capacity)
 
-    def add(self, sequence: int, event: dict) -> None:
-        """Keeps ``event``, dropping the oldest one when full."""
+    def add(self, sequence: int, event: str) -> None:
+        """Keeps ``event`` (its JSON text), dropping the oldest one when full."""
         self.events.append((sequence, event))
 
     def after(self, cleared_through: int) -> list[dict]:
         """The kept events whose sequence is above ``cleared_through``, oldest first."""
-        return [event for sequence, event in self.events if sequence > cleared_through]
+        return [json.loads(event) for sequence, event in self.events if sequence > cleared_through]
