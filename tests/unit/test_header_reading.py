@@ -72,7 +72,7 @@ def _read_plainly(data: bytes) -> bool:
         return False
     with _stored(data) as fp, mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
         try:
-            return part10._read_plain_header(fp, view) is not None
+            return part10.read_plain_header(fp, view) is not None
         except Exception:
             return False
 

@@ -88,12 +88,7 @@ def read_header(fp: BinaryIO, view: bytes | mmap.mmap) -> Part10Header:
         raise NotPart10Error("The file is too short to be DICOM.")
     if view[PREAMBLE_LENGTH : PREAMBLE_LENGTH + 4] != MAGIC:
         raise NotPart10Error("The file has no DICM prefix.")
-    try:
-        header = _read_plain_header(fp, view)
-    except NotPart10Error:
-        raise
-    except Exception:  # untrusted values that defeat the plain reading: pydicom judges the file
-        header = None
+    header = read_plain_header(fp, view)
     if header is not None:
         return header
     fp.seek(0)
@@ -111,6 +106,21 @@ def read_header(fp: BinaryIO, view: bytes | mmap.mmap) -> Part10Header:
     if transfer_syntax == DeflatedExplicitVRLittleEndian:  # inflating already checks the stream's end
         return Part10Header(ds, None)
     return Part10Header(ds, check_structure(view, implicit_vr, little_endian))
+
+
+def read_plain_header(fp: BinaryIO, view: bytes | mmap.mmap) -> Part10Header | None:
+    """The header of the Part 10 file in ``fp`` (whose bytes are ``view``) read from its element walk alone,
+    without pydicom's parser, to the data set pydicom reads; None when the file is not laid out the plain
+    way or its values defeat that reading (`read_header` then leaves the file to pydicom).
+
+    The caller has checked the ``DICM`` prefix. Raises NotPart10Error when the file is incomplete.
+    """
+    try:
+        return _read_plain_header(fp, view)
+    except NotPart10Error:
+        raise
+    except Exception:  # untrusted values that defeat the plain reading: pydicom judges the file
+        return None
 
 
 def _read_plain_header(fp: BinaryIO, view: bytes | mmap.mmap) -> Part10Header | None:
