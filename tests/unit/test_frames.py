@@ -10,7 +10,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGBaseline8Bit
 
 from azure_dicom_emulator.dicom.frames import FrameIndex, header_of, read_frame, repack_bits
-from azure_dicom_emulator.dicom.part10 import read_header
+from azure_dicom_emulator.dicom.part10 import file_view, read_header
 from azure_dicom_emulator.features.inspect import frame_index_of
 from azure_dicom_emulator.storage.blobs import RangeReader
 
@@ -32,9 +32,8 @@ def index_of(data: bytes) -> FrameIndex:
     with tempfile.NamedTemporaryFile() as fp:
         fp.write(data)
         fp.flush()
-        with open(fp.name, "rb") as readable:
-            header = read_header(readable, len(data))
-        return FrameIndex.from_json(frame_index_of(fp.name, header).to_json())
+        with open(fp.name, "rb") as readable, file_view(readable) as view:
+            return FrameIndex.from_json(frame_index_of(fp.name, view, read_header(readable, view)).to_json())
 
 
 def frames_from_index(data: bytes, index: FrameIndex) -> list[bytes]:

@@ -44,9 +44,9 @@ def _stored(data: bytes) -> Iterator[BinaryIO]:
 
 def _outcome(data: bytes) -> tuple:
     """What the store path takes from a header: its metadata, both versions' validation, the pixel data."""
-    with _stored(data) as fp:
+    with _stored(data) as fp, part10.file_view(fp) as view:
         try:
-            header = part10.read_header(fp, len(data))
+            header = part10.read_header(fp, view)
         except part10.NotPart10Error:
             return ("not part 10",)
         ds = header.dataset
@@ -72,7 +72,7 @@ def _read_plainly(data: bytes) -> bool:
         return False
     with _stored(data) as fp, mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
         try:
-            return part10._read_plain_header(fp, view) is not None
+            return part10.read_plain_header(fp, view) is not None
         except Exception:
             return False
 

@@ -21,6 +21,7 @@ from azure_dicom_emulator.dicom.part10 import (
     HEAD_LENGTH,
     NotPart10Error,
     check_structure,
+    file_view,
     lacks_preamble,
     read_header,
     stored_head,
@@ -73,7 +74,8 @@ def read_header_of(data: bytes):
     with tempfile.TemporaryFile() as fp:
         fp.write(data)
         fp.flush()
-        return read_header(fp, len(data)).dataset
+        with file_view(fp) as view:
+            return read_header(fp, view).dataset
 
 
 def ends_at_element_boundary(data: bytes, keep: int) -> bool:

@@ -4,7 +4,10 @@ the pixel data lies."""
 from __future__ import annotations
 
 import mmap
+import os
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -59,25 +62,33 @@ class Part10Header:
     """Where the top-level pixel data is; None when there is none, or when the data set is deflated."""
 
 
-def read_header(fp: BinaryIO, file_size: int) -> Part10Header:
+@contextmanager
+def file_view(fp: BinaryIO) -> Iterator[bytes | mmap.mmap]:
+    """The whole of the open file ``fp`` as a read-only buffer, valid inside the context only.
+
+    The file is mapped, not read: only the pages looked at are loaded. An empty file (which cannot be
+    mapped) gives ``b""``.
+    """
+    if os.fstat(fp.fileno()).st_size == 0:
+        yield b""
+        return
+    with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        yield view
+
+
+def read_header(fp: BinaryIO, view: bytes | mmap.mmap) -> Part10Header:
     """The dataset (with file meta) of the Part 10 file in ``fp``, read up to its pixel data, and where
-    the pixel data lies.
+    the pixel data lies. ``view`` holds the whole file's bytes (see `file_view`); it is only read while
+    this function runs.
 
     Raises NotPart10Error unless the file has the ``DICM`` prefix, a transfer syntax, and an
     element structure that is complete: no value, item or sequence runs past the end of the file.
     """
-    if file_size < PREAMBLE_LENGTH + 4:
+    if len(view) < PREAMBLE_LENGTH + 4:
         raise NotPart10Error("The file is too short to be DICOM.")
-    fp.seek(PREAMBLE_LENGTH)
-    if fp.read(4) != MAGIC:
+    if view[PREAMBLE_LENGTH : PREAMBLE_LENGTH + 4] != MAGIC:
         raise NotPart10Error("The file has no DICM prefix.")
-    with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        try:
-            header = _read_plain_header(fp, view)
-        except NotPart10Error:
-            raise
-        except Exception:  # untrusted values that defeat the plain reading: pydicom judges the file
-            header = None
+    header = read_plain_header(fp, view)
     if header is not None:
         return header
     fp.seek(0)
@@ -94,11 +105,25 @@ def read_header(fp: BinaryIO, file_size: int) -> Part10Header:
         raise NotPart10Error(f"The transfer syntax {transfer_syntax!r} is not supported.") from exc
     if transfer_syntax == DeflatedExplicitVRLittleEndian:  # inflating already checks the stream's end
         return Part10Header(ds, None)
-    with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        return Part10Header(ds, check_structure(view, implicit_vr, little_endian))
+    return Part10Header(ds, check_structure(view, implicit_vr, little_endian))
 
 
-def _read_plain_header(fp: BinaryIO, view: mmap.mmap) -> Part10Header | None:
+def read_plain_header(fp: BinaryIO, view: bytes | mmap.mmap) -> Part10Header | None:
+    """The header of the Part 10 file in ``fp`` (whose bytes are ``view``) read from its element walk alone,
+    without pydicom's parser, to the data set pydicom reads; None when the file is not laid out the plain
+    way or its values defeat that reading (`read_header` then leaves the file to pydicom).
+
+    The caller has checked the ``DICM`` prefix. Raises NotPart10Error when the file is incomplete.
+    """
+    try:
+        return _read_plain_header(fp, view)
+    except NotPart10Error:
+        raise
+    except Exception:  # untrusted values that defeat the plain reading: pydicom judges the file
+        return None
+
+
+def _read_plain_header(fp: BinaryIO, view: bytes | mmap.mmap) -> Part10Header | None:
     """The header of a file laid out the plain way, read from the element walk alone; None for any other.
 
     Plain means: a file meta group in explicit VR little endian, a transfer syntax pydicom knows
@@ -143,7 +168,7 @@ def _read_plain_header(fp: BinaryIO, view: mmap.mmap) -> Part10Header | None:
 
 
 def _raw_elements(
-    view: mmap.mmap, elements: list[_Element], implicit: bool, little: bool
+    view: bytes | mmap.mmap, elements: list[_Element], implicit: bool, little: bool
 ) -> dict[BaseTag, RawDataElement] | None:
     """The elements before the pixel data as pydicom's raw elements; None if one is not plainly encoded."""
     raw: dict[BaseTag, RawDataElement] = {}
@@ -170,7 +195,7 @@ def _raw_elements(
     return raw
 
 
-def _has_vr(view: mmap.mmap, position: int) -> bool:
+def _has_vr(view: bytes | mmap.mmap, position: int) -> bool:
     vr = bytes(view[position + 4 : position + 6])
     return len(vr) == 2 and vr.isalpha() and vr.isupper()
 

@@ -24,13 +24,11 @@ def transcode_file(path: str, target: str) -> bytes:
 
 def index_file(path: str) -> str:
     """The frame index of the Part 10 file at ``path``, as JSON (for rows stored before frames were indexed)."""
-    from ..dicom.part10 import read_header
+    from ..dicom.part10 import file_view, read_header
     from .inspect import frame_index_of
 
-    with open(path, "rb") as fp:
-        fp.seek(0, 2)
-        header = read_header(fp, fp.tell())
-    return frame_index_of(path, header).to_json()
+    with open(path, "rb") as fp, file_view(fp) as view:
+        return frame_index_of(path, view, read_header(fp, view)).to_json()
 
 
 def stored_frames(path: str, index_json: str, numbers: list[int]) -> list[bytes]:

@@ -15,7 +15,7 @@ from ..dicom.dicom_json import dataset_to_dicom_json, string_values
 from ..dicom.extended_values import TagSpec, tag_value
 from ..dicom.frames import NO_FRAMES, FrameIndex, index_frames, native_frames
 from ..dicom.index_values import SERIES_COLUMNS, STUDY_COLUMNS, index_values
-from ..dicom.part10 import NotPart10Error, Part10Header, read_header
+from ..dicom.part10 import NotPart10Error, Part10Header, file_view, read_header
 from ..dicom.query_attributes import returned_attributes
 from ..dicom.validation import (
     SERIES_INSTANCE_UID,
@@ -63,9 +63,9 @@ def inspect_staged(
     The extended query tags ``extended_tags`` are validated like the core indexed attributes, and
     their values computed.
     """
-    with open(path, "rb") as fp:
+    with open(path, "rb") as fp, file_view(fp) as view:
         try:
-            header = read_header(fp, size)
+            header = read_header(fp, view)
         except NotPart10Error:
             return Inspection(failure_reason=codes.VALIDATION_FAILURE)
         ds = header.dataset
@@ -104,12 +104,14 @@ def inspect_staged(
         result.series_values["attributes"] = returned_attributes(as_dict, "series")
         result.instance_attributes = returned_attributes(as_dict, "instance")
         result.extended_values = {spec.tag: tag_value(as_dict, spec, strict=False)[0] for spec in extended_tags}
-        result.frame_index = frame_index_of(path, header, as_dict).to_json()
+        result.frame_index = frame_index_of(path, view, header, as_dict).to_json()
         return result
 
 
-def frame_index_of(path: str, header: Part10Header, metadata: dict | None = None) -> FrameIndex:
-    """The frame index of the stored file at ``path`` whose header is ``header``.
+def frame_index_of(
+    path: str, view: bytes | mmap.mmap, header: Part10Header, metadata: dict | None = None
+) -> FrameIndex:
+    """The frame index of the stored file at ``path``, whose bytes are ``view`` and whose header is ``header``.
 
     A deflated file is inflated to find its pixel data; offsets are then into that pixel data's value.
     The index also describes the pixels, so that decoding and rendering need not read the header again;
@@ -117,10 +119,10 @@ def frame_index_of(path: str, header: Part10Header, metadata: dict | None = None
     """
     if metadata is None:
         metadata = json.loads(dataset_to_dicom_json(header.dataset))
-    return _locate_frames(path, header).with_pixels(header.dataset, metadata)
+    return _locate_frames(path, view, header).with_pixels(header.dataset, metadata)
 
 
-def _locate_frames(path: str, header: Part10Header) -> FrameIndex:
+def _locate_frames(path: str, view: bytes | mmap.mmap, header: Part10Header) -> FrameIndex:
     if header.dataset.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian:
         try:
             ds = pydicom.dcmread(path)
@@ -130,10 +132,7 @@ def _locate_frames(path: str, header: Part10Header) -> FrameIndex:
             return native_frames(ds, 0, len(pixels), pixel_vr=ds["PixelData"].VR, inflated=True)
         except Exception:  # untrusted bytes: frames that cannot be located are no frames
             return NO_FRAMES
-    if header.pixel_data is None:
-        return NO_FRAMES
-    with open(path, "rb") as fp, mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        return index_frames(header.dataset, view, header.pixel_data)
+    return index_frames(header.dataset, view, header.pixel_data)
 
 
 def _uid(ds: Dataset, tag: int) -> str | None:
