@@ -6,6 +6,7 @@ import asyncio
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .. import allocator
 from ..settings import Settings
 from ..storage.blobs import FileBlobStore
 from ..storage.database import Database
@@ -39,13 +40,14 @@ class Services:
         Two pools of ``settings.effective_cpu_workers`` processes each: ``cpu_pool`` for the store
         path's parsing and frame indexing, whose workers leave out the pixel libraries
         (``unused_imports``), and ``pixel_pool`` for decoding, transcoding and rendering, whose
-        workers start with the first such job. With no CPU workers, one thread pool does both.
+        workers start with the first such job and keep freed memory for the next one (``allocator``).
+        With no CPU workers, one thread pool does both.
         """
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         workers = settings.effective_cpu_workers
         if workers > 0:
             pool: Executor = ProcessPool(workers, initializer=store_worker.prepare)
-            pixel_pool: Executor = ProcessPool(workers)
+            pixel_pool: Executor = ProcessPool(workers, initializer=allocator.keep_freed_memory)
         else:
             pool = pixel_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")
         return cls(
