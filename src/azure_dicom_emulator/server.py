@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from . import unused_imports
+from . import allocator, unused_imports
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ def create_app_from_environment() -> Starlette:
     use (``unused_imports``); so the app, and with it pydicom, is imported only after that.
     """
     settings = Settings()
+    allocator.keep_freed_memory()
     if settings.effective_cpu_workers > 0:
         unused_imports.leave_out()
     _buffer_larger_request_bodies()
