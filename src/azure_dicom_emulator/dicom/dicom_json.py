@@ -20,9 +20,11 @@ from operator import itemgetter
 
 from pydicom.charset import convert_encodings, decode_bytes, default_encoding
 from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.valuerep import PN_DELIMS, TEXT_VR_DELIMS
+
+from .value_memo import Element, ValueMemo
 
 __all__ = [
     "BINARY_SIZES",
@@ -36,7 +38,6 @@ __all__ = [
     "string_values",
 ]
 
-Element = DataElement | RawDataElement
 
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 """VRs left out of the metadata at every nesting level."""
@@ -202,7 +203,7 @@ def _write_dataset(ds: Dataset, inherited: list[str], exclude: frozenset[int], p
         if vr == "SQ":
             _write_sequence(elem.value, encodings, parts)
         else:
-            values = _VALUE_WRITERS.get(vr, _text_json)(elem, vr, encodings)
+            values = _json_values(elem, vr, encodings)
             if values:
                 parts.append(f',"Value":[{",".join(values)}]')
         parts.append("}")
@@ -312,6 +313,13 @@ def _tags_json(elem: Element, vr: str, encodings: list[str]) -> list[str]:
         return [f'"{numbers[i]:04X}{numbers[i + 1]:04X}"' for i in range(0, len(numbers) - 1, 2)]
     return [f'"{int(tag):08X}"' for tag in numbers]
 
+
+def _write_values(elem: Element, vr: str, encodings: list[str]) -> list[str]:
+    return _VALUE_WRITERS.get(vr, _text_json)(elem, vr, encodings)
+
+
+_json_values = ValueMemo(_write_values)
+"""The JSON texts of an element's values, each list shared: never to be changed."""
 
 _VALUE_WRITERS = {
     "PN": _person_name_json,

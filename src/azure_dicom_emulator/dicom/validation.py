@@ -21,7 +21,7 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from azure_dicom_emulator.dicom.dicom_json import (
+from .dicom_json import (
     BINARY_SIZES,
     BULK_VRS,
     Element,
@@ -31,6 +31,7 @@ from azure_dicom_emulator.dicom.dicom_json import (
     load_element,
     string_values,
 )
+from .value_memo import ValueMemo
 
 __all__ = [
     "INDEXED_TAGS",
@@ -252,7 +253,7 @@ class _Check:
                 self.warn(self.ds, tag, problem, self.encodings)
                 self.dropped.add(tag)
                 continue
-            problem, count = _vr_problem(elem, vr, self.encodings)
+            problem, count = _remembered_vr_problem(elem, vr, self.encodings)
             if expected_vr is not None and count > 1:
                 self.multiple_values = True
             if problem:
@@ -268,7 +269,7 @@ class _Check:
                     elem = load_element(item, elem, vr)
                 if vr == "SQ":
                     nested.extend((child, encodings) for child in elem.value or ())
-                elif problem := _vr_problem(elem, vr, encodings)[0]:
+                elif problem := _remembered_vr_problem(elem, vr, encodings)[0]:
                     self.warn(item, tag, problem, encodings)
 
 
@@ -377,6 +378,9 @@ def _vr_problem(elem: Element, vr: str, encodings: list[str]) -> tuple[str | Non
         if value and (reason := rule(value)):
             return f'Content "{value}" does not validate VR {vr}: {reason}', len(values)
     return None, len(values)
+
+
+_remembered_vr_problem = ValueMemo(_vr_problem)
 
 
 def _max_length(limit: int) -> str:
