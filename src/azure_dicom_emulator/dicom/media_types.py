@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from azure_dicom_emulator.dicom.multipart import split_media_type, split_outside_quotes
+from .multipart import split_media_type, split_outside_quotes
 
 ORIGINAL_TRANSFER_SYNTAX = "*"
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
