@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import Select
 
+from .wal_checkpoints import WalCheckpointer
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MAX_DRIVER_STATEMENTS = 2048
 _MIGRATION_LOCK_ID = 0x44494356  # any constant shared by every worker
@@ -38,7 +40,9 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(url.split("///", 1)[1])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._checkpoints: WalCheckpointer | None = WalCheckpointer(path)
             # Reads run without BEGIN and writes end in COMMIT or ROLLBACK: nothing to reset on check-in.
             self.engine: AsyncEngine = create_async_engine(url, pool_size=8, max_overflow=8, pool_reset_on_return=None)
             _configure_sqlite(self.engine.sync_engine)
@@ -57,6 +61,7 @@ class Database:
             self.engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self.read_engine = None
             self._write_turn = None
+            self._checkpoints = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection | InlineReads]:
@@ -116,6 +121,8 @@ class Database:
             conn = await conn.execution_options(write=True)
             async with conn.begin():
                 yield conn
+        if self._checkpoints is not None:
+            self._checkpoints.after_commit()
 
     async def migrate(self) -> None:
         """Brings the schema to the newest migration; safe when several workers start at once."""
@@ -137,6 +144,8 @@ class Database:
     async def dispose(self) -> None:
         """Closes every pooled connection."""
         await self.engine.dispose()
+        if self._checkpoints is not None:
+            await self._checkpoints.close()
         if self.read_engine is not None:
             for connection in self._driver_connections.values():
                 connection.close()
@@ -230,6 +239,7 @@ def _configure_sqlite(sync_engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # see wal_checkpoints
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
