@@ -288,7 +288,8 @@ async def _commit_batch(
 ) -> dict[tuple[str, str, str], int]:
     blobs = services.blobs
     refused: dict[tuple[str, str, str], int] = {}
-    published: list[str] = []
+    publishing: asyncio.Future | None = None
+    keys: list[str] = []
     superseded: list[str] = []
     try:
         async with services.db.write() as conn:
@@ -301,6 +302,12 @@ async def _commit_batch(
             await tag_values.lock_tag_set(conn, exclusive=False)
             tags = await tag_values.all_tags(conn)
             versions = await index.allocate_versions(conn, len(accepted))
+            keys = [
+                instance_key(scope.partition_key, *upload.inspection.instance_id, version)
+                for upload, version in zip(accepted, versions, strict=True)
+            ]
+            # The files move to their keys while the rows are written; both are done before the commit.
+            publishing = asyncio.ensure_future(_publish_all(services, [upload.staged for upload in accepted], keys))
             study_values: dict[str, dict] = {}
             series_values: dict[tuple[str, str], dict] = {}
             for upload in accepted:
@@ -318,11 +325,6 @@ async def _commit_batch(
                 )
                 for (study_uid, uid), values in series_values.items()
             }
-            keys = [
-                instance_key(scope.partition_key, *upload.inspection.instance_id, version)
-                for upload, version in zip(accepted, versions, strict=True)
-            ]
-            published = await _publish_all(services, [upload.staged for upload in accepted], keys)
             now = datetime.now(UTC)
             new_rows = []
             changes = []
@@ -375,8 +377,11 @@ async def _commit_batch(
                 ],
             )
             await change_log.record(conn, services, scope, index.ChangeAction.CREATE, changes)
+            await publishing
     except BaseException:
-        blobs.delete(published)
+        if publishing is not None:
+            await asyncio.gather(publishing, return_exceptions=True)
+            blobs.delete(keys)
         raise
     services.events.wake()
     blobs.delete(superseded)
