@@ -209,6 +209,20 @@ async def test_ohif_study_list_request(client):
     assert value(found, "00100030") == "19700101"
 
 
+async def test_a_later_instance_with_other_names_replaces_the_words_fuzzy_matching_finds(client):
+    before, after = unique(), unique()
+    first = make_dataset(PatientName=f"{before}^Pat", ReferringPhysicianName=f"{before}^Doc")
+    second = make_dataset(
+        study_uid=first.StudyInstanceUID, PatientName=f"{after}^Pat", ReferringPhysicianName=f"{after}^Doc"
+    )
+    await store(client, first)
+    await store(client, second)
+    for name in ("PatientName", "ReferringPhysicianName"):
+        await search(client, f"studies?{name}={before}&fuzzymatching=true", status=204)
+        (found,) = await search(client, f"studies?{name}={after}&fuzzymatching=true")
+        assert uids([found]) == [first.StudyInstanceUID]
+
+
 async def test_deleted_instances_are_no_longer_found(client):
     patient = unique()
     ds = make_dataset(PatientID=patient, PatientName=f"{patient}^Gone")

@@ -100,10 +100,13 @@ async def upsert_study(conn: AsyncConnection, partition_key: int, study_uid: str
     )
     row = {"partition_key": partition_key, "study_uid": study_uid, **values}
     study_key = (await conn.execute(statement, bound(row))).scalar_one()
-    for name in PERSON_NAME_COLUMNS:
-        words = values.get(name + "_words")
-        if words is not None:
-            await replace_person_name_words(conn, int(STUDY_COLUMNS[name], 16), [study_key], [words])
+    names = [
+        (int(STUDY_COLUMNS[name], 16), study_key, words)
+        for name in PERSON_NAME_COLUMNS
+        if (words := values.get(name + "_words")) is not None
+    ]
+    if names:
+        await replace_person_name_words(conn, names)
     return study_key
 
 

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete
+from sqlalchemy import delete, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import person_name_word
 
 
-async def replace_person_name_words(
-    conn: AsyncConnection, tag: int, owner_keys: Sequence[int], words_columns: Sequence[str]
-) -> None:
-    """Makes the words of attribute ``tag`` of each owner those of its words column (see dicom.matching)."""
-    await delete_person_name_words(conn, tag, owner_keys)
+async def replace_person_name_words(conn: AsyncConnection, names: Sequence[tuple[int, int, str]]) -> None:
+    """Makes the words of each person name, given as (attribute tag, owner key, words column), those of its
+    words column (see dicom.matching): one statement removes the old words of them all, one adds the new."""
+    for start in range(0, len(names), 500):
+        pairs = [(tag, owner_key) for tag, owner_key, _ in names[start : start + 500]]
+        await conn.execute(
+            delete(person_name_word).where(tuple_(person_name_word.c.tag, person_name_word.c.owner_key).in_(pairs))
+        )
     rows = [
         {"tag": tag, "owner_key": owner_key, "word": word}
-        for owner_key, words in zip(owner_keys, words_columns, strict=True)
+        for tag, owner_key, words in names
         for word in set(words.split())
     ]
     if rows:

@@ -202,8 +202,8 @@ async def write_values(conn: AsyncConnection, tag: Row, values: Iterable[TagValu
     ).returning(table.c.owner_key)
     changed = list((await conn.execute(statement)).scalars())
     if is_name and changed:
-        words = [newest[owner].value.words for owner in changed]
-        await replace_person_name_words(conn, int(tag.path, 16), changed, words)
+        tag_number = int(tag.path, 16)
+        await replace_person_name_words(conn, [(tag_number, owner, newest[owner].value.words) for owner in changed])
 
 
 async def record_errors(conn: AsyncConnection, tag_key: int, errors: Sequence[Mapping]) -> None:
