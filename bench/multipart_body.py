@@ -39,13 +39,19 @@ def body_length(batch: list[Instance]) -> int:
 
 def first_part(body: bytes, content_type: str) -> bytes:
     """The payload of the first part of a multipart response, or ``body`` itself if it is not multipart."""
+    start, end = first_part_span(body, 0, len(body), content_type)
+    return body[start:end]
+
+
+def first_part_span(data: bytes | bytearray, start: int, end: int, content_type: str) -> tuple[int, int]:
+    """Where the payload of the first part of the multipart body ``data[start:end]`` lies, found without
+    copying the body; the whole of it if it is not multipart."""
     if not content_type.lower().startswith("multipart/"):
-        return body
+        return start, end
     boundary = content_boundary(content_type)
-    start = body.index(b"--" + boundary)
-    payload_start = body.index(b"\r\n\r\n", start) + 4
-    payload_end = body.index(b"\r\n--" + boundary, payload_start)
-    return body[payload_start:payload_end]
+    opening = data.index(b"--" + boundary, start, end)
+    payload_start = data.index(b"\r\n\r\n", opening, end) + 4
+    return payload_start, data.index(b"\r\n--" + boundary, payload_start, end)
 
 
 def content_boundary(content_type: str) -> bytes:

@@ -32,6 +32,31 @@ class Figures:
     scroll: Rate | None = None
     rendered: Latency | None = None
     errors: list[str] = field(default_factory=list)
+    rounds: list[Figures] = field(default_factory=list)
+    """The figures of each round these were chosen from (empty for a single round)."""
+
+
+MEASURES = ("stow_1", "stow_4", "retrieval", "metadata", "frame", "scroll", "rendered")
+
+
+def key_figure(value: Throughput | Rate | Latency) -> float:
+    """What a measurement is judged by: instances or frames per second, or the p50 in milliseconds."""
+    return value.p50_ms if isinstance(value, Latency) else value.per_second
+
+
+def median_round(rounds: list[Figures]) -> Figures:
+    """For every measurement, the round whose key figure is the median of the rounds that made it.
+
+    With several rounds per server, taken in turns with the other server's, a phase of the machine
+    that slows everything for a minute weighs on both servers alike instead of on whichever ran then.
+    """
+    combined = Figures(version=rounds[0].version, rounds=rounds if len(rounds) > 1 else [])
+    for name in MEASURES:
+        values = sorted((getattr(figures, name) for figures in rounds if getattr(figures, name)), key=key_figure)
+        if values:
+            setattr(combined, name, values[(len(values) - 1) // 2])
+    combined.errors = [error for figures in rounds for error in figures.errors]
+    return combined
 
 
 @dataclass
@@ -141,8 +166,26 @@ def memory_gib() -> float:
 
 
 def details(name: str, figures: Figures) -> list[str]:
-    """Supporting figures for one server: durations, sample sizes and checks."""
+    """Supporting figures for one server: durations, sample sizes, checks, and the figure of each round."""
     lines = [f"- **{name}** ({figures.version})"]
+    if figures.rounds:
+        lines.append(f"  - each figure is the median of {len(figures.rounds)} rounds; by round:")
+        for label, measure in zip(
+            (
+                "STOW-RS 1 client",
+                "STOW-RS 4 clients",
+                "retrieval p50",
+                "metadata p50",
+                "frame p50",
+                "scrolling",
+                "rendered p50",
+            ),
+            MEASURES,
+            strict=True,
+        ):
+            values = [key_figure(value) for figures in figures.rounds if (value := getattr(figures, measure))]
+            if values:
+                lines.append(f"    - {label}: {', '.join(number(value) for value in values)}")
     for label, run in (("1 client", figures.stow_1), ("4 clients", figures.stow_4)):
         if run:
             lines.append(f"  - STOW-RS, {label}: {run.instances} instances in {run.seconds:.1f} s")
@@ -192,6 +235,7 @@ def render(results: dict[str, Figures], settings: dict[str, str], load_at_start:
         f"- {len(os.sched_getaffinity(0))} CPUs ({cpu_model()}), {memory_gib():.1f} GiB memory",
         f"- Linux {platform.release()}, Python {platform.python_version()}",
         "- Servers and client share the machine, one server at a time, in a loopback-only network namespace",
+        f"- Rounds: {settings_rounds(results)} per server, taking turns (each round starts the server afresh)",
         f"- 1-minute load average: {load_at_start:.2f} when the run began, {os.getloadavg()[0]:.2f} at its "
         "end (other work on the machine skews the figures)",
         "",
@@ -220,6 +264,11 @@ def render(results: dict[str, Figures], settings: dict[str, str], load_at_start:
 
 
 SEARCH_SECTION = re.compile(r"\n*<!-- search-results -->.*?<!-- /search-results -->\n?", re.S)
+
+
+def settings_rounds(results: dict[str, Figures]) -> int:
+    """How many rounds the figures were chosen from."""
+    return max((len(figures.rounds) for figures in results.values()), default=0) or 1
 
 
 def kept_search_section(path: Path) -> str:

@@ -36,6 +36,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--scroll-instances", type=positive, default=500, help="instances whose first frame a scrolling viewer fetches"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        choices=(1, 3, 5, 7, 9),
+        default=3,
+        metavar="N",
+        help="rounds of every measurement per server, alternating which server goes first (odd, 1-9)",
+    )
     return parser.parse_args(argv)
 
 

@@ -1,13 +1,13 @@
 """What a viewer asks for: single frames of a multi-frame instance, frames while scrolling a series,
 and rendered JPEG thumbnails.
 
-These requests go through the standard library's ``http.client``: a viewer's HTTP stack is native
-code, and on two cores httpx would spend more CPU receiving a frame than the servers spend sending it.
+These requests go through ``wire``, a lean HTTP/1.1 client: a viewer's HTTP stack is native code, and
+on two cores Python's http.client (let alone httpx) would spend more CPU receiving a frame than the
+servers spend sending it.
 """
 
 from __future__ import annotations
 
-import http.client
 import io
 import random
 import threading
@@ -20,6 +20,7 @@ import multipart_body
 from PIL import Image
 from servers import Server
 from testdata import COLUMNS, ROWS, Instance, ct_header, ct_pixels, file_meta, make_uid
+from wire import Answer, WireConnection
 from workloads import (
     LATENCY_PHASE_TIMEOUT_S,
     VERIFY_SAMPLE,
@@ -88,12 +89,13 @@ def multiframe(tag: int) -> MultiFrame:
 
 
 class Connection:
-    """One persistent HTTP/1.1 connection to a server, as a viewer keeps."""
+    """One persistent HTTP/1.1 connection to a server, as a viewer keeps (``wire``: a client with a native
+    HTTP stack's small cost per request)."""
 
     def __init__(self, server: Server) -> None:
         parts = urlsplit(server.base_url)
         self.origin = f"{parts.scheme}://{parts.netloc}"
-        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        self.connection = WireConnection(parts.hostname, parts.port)
 
     def __enter__(self) -> Connection:
         return self
@@ -101,20 +103,26 @@ class Connection:
     def __exit__(self, *exc_info: object) -> None:
         self.connection.close()
 
-    def get(self, url: str, accept: str) -> tuple[str, bytes]:
-        """GET ``url`` (absolute, on this server); the Content-Type and the body of a 200 answer."""
-        self.connection.request("GET", url.removeprefix(self.origin), headers={"Accept": accept})
-        response = self.connection.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise WorkloadError(f"GET {url} answered {response.status}: {body[:300]!r}")
-        return response.getheader("Content-Type", ""), body
+    def get(self, url: str, accept: str) -> Answer:
+        """GET ``url`` (absolute, on this server); a 200 answer, valid until the next request."""
+        answer = self.connection.get(url.removeprefix(self.origin), {"Accept": accept, "Accept-Encoding": "identity"})
+        if answer.status != 200:
+            raise WorkloadError(f"GET {url} answered {answer.status}: {answer.content()[:300]!r}")
+        return answer
 
-    def timed_get(self, url: str, accept: str) -> tuple[float, str, bytes]:
+    def timed_get(self, url: str, accept: str) -> tuple[float, Answer]:
         """Like :meth:`get`, with the elapsed milliseconds first."""
         started = time.perf_counter()
-        content_type, body = self.get(url, accept)
-        return (time.perf_counter() - started) * 1000.0, content_type, body
+        answer = self.get(url, accept)
+        return (time.perf_counter() - started) * 1000.0, answer
+
+
+def first_frame_length(answer: Answer) -> int:
+    """The length of the first part's payload of a frames answer, measured without copying it."""
+    start, end = multipart_body.first_part_span(
+        answer.buffer, answer.start, answer.end, answer.headers.get("content-type", "")
+    )
+    return end - start
 
 
 def store_multiframe(server: Server, item: MultiFrame) -> None:
@@ -144,10 +152,10 @@ def frame_latency(server: Server, item: MultiFrame, requests: int) -> Latency:
             if time.monotonic() > deadline:
                 break
             frame = rng.randint(1, FRAMES)
-            elapsed_ms, content_type, body = client.timed_get(frame_url(server, item.instance, frame), FRAME_ACCEPT)
+            elapsed_ms, answer = client.timed_get(frame_url(server, item.instance, frame), FRAME_ACCEPT)
             samples.append(elapsed_ms)
             if number < VERIFY_SAMPLE:
-                received = multipart_body.first_part(body, content_type)
+                received = multipart_body.first_part(answer.content(), answer.headers.get("content-type", ""))
                 if received != item.frames[frame - 1]:
                     raise WorkloadError(f"frame {frame} came back different from the stored frame")
                 verified += 1
@@ -168,10 +176,9 @@ def scroll_rate(server: Server, items: list[Instance], clients: int = SCROLL_CLI
                     if not pending:
                         return fetched
                     instance = pending.pop()
-                content_type, body = client.get(frame_url(server, instance, 1), FRAME_ACCEPT)
-                frame = multipart_body.first_part(body, content_type)
-                if len(frame) not in sizes:
-                    raise WorkloadError(f"a frame of {len(frame)} bytes came back")
+                length = first_frame_length(client.get(frame_url(server, instance, 1), FRAME_ACCEPT))
+                if length not in sizes:
+                    raise WorkloadError(f"a frame of {length} bytes came back")
                 fetched += 1
 
     with ThreadPoolExecutor(max_workers=clients) as executor:
@@ -192,10 +199,10 @@ def rendered_latency(server: Server, items: list[Instance], requests: int) -> La
         for number, instance in enumerate(spread(items, requests)):
             if time.monotonic() > deadline:
                 break
-            elapsed_ms, _, body = client.timed_get(instance_url(server, instance) + "/rendered", "image/jpeg")
+            elapsed_ms, answer = client.timed_get(instance_url(server, instance) + "/rendered", "image/jpeg")
             samples.append(elapsed_ms)
             if number < VERIFY_SAMPLE:
-                size = Image.open(io.BytesIO(body)).size
+                size = Image.open(io.BytesIO(answer.content())).size
                 if size != (COLUMNS, ROWS):
                     raise WorkloadError(f"a rendered image of {size} came back")
                 verified += 1
