@@ -49,7 +49,7 @@ DELIVERY_TIMEOUT_S = 300.0
 @contextlib.contextmanager
 def emulator(name: str, events: list[dict]) -> Iterator[servers.Server]:
     """The emulator on a free port and a fresh data directory, with ``events`` as its sinks."""
-    server_dir = servers.fresh_dir(WORK_DIR / name)
+    server_dir = servers.new_start_dir(WORK_DIR / name)
     port = free_port()
     command = [
         str(servers.OURS_EXECUTABLE), "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -142,6 +142,7 @@ def listen_queue(connection_string: str, queue_name: str, expected: int, results
 def run(args: argparse.Namespace) -> str:
     testdata.ensure_cache(DATA_DIR, args.instances)
     tags = itertools.count(testdata.PLACEHOLDER_TAG + 1_000)
+    servers.remove_start_dirs([WORK_DIR / "plain", WORK_DIR / "sinks"])
     azurite = Azurite(WORK_DIR / "azurite").start()
     context = multiprocessing.get_context("fork")
     plain_rates: list[float] = []
@@ -211,6 +212,7 @@ def run(args: argparse.Namespace) -> str:
                 print(f"round {round_number + 1}: webhook + queue: {rate:.1f} instances/s", flush=True)
     finally:
         azurite.stop()
+        servers.remove_start_dirs([WORK_DIR / "plain", WORK_DIR / "sinks"])
     return report(args, plain_rates, sink_rates, webhook_ms, queue_ms, cpu)
 
 

@@ -333,14 +333,18 @@ def orthanc_run(args: argparse.Namespace) -> list[str]:
     studies = args.orthanc_instances // INSTANCES_PER_STUDY
     run = 300001
     timings = {}
-    for name in ("ours", "orthanc"):
-        with servers.running(name, WORK_DIR) as server:
-            log(f"{name}: storing {args.orthanc_instances} instances over STOW-RS")
-            load_over_stow(server.base_url, run, studies)
-            log(f"{name}: timing searches")
-            timings[name] = time_queries(
-                server.base_url, queries(run, studies, random.Random(7), orthanc=name == "orthanc")
-            )
+    server_dirs = [WORK_DIR / "ours", WORK_DIR / "orthanc"]
+    try:
+        for name in ("ours", "orthanc"):
+            with servers.running(name, WORK_DIR) as server:
+                log(f"{name}: storing {args.orthanc_instances} instances over STOW-RS")
+                load_over_stow(server.base_url, run, studies)
+                log(f"{name}: timing searches")
+                timings[name] = time_queries(
+                    server.base_url, queries(run, studies, random.Random(7), orthanc=name == "orthanc")
+                )
+    finally:
+        servers.remove_start_dirs(server_dirs)
     lines = []
     for label, ours in timings["ours"].items():
         theirs = timings["orthanc"][label]

@@ -8,7 +8,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,18 +44,37 @@ class Server:
     process: subprocess.Popen
 
 
-def fresh_dir(path: Path) -> Path:
-    """Empty ``path`` (creating it if needed) and return it."""
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
+def new_start_dir(server_dir: Path) -> Path:
+    """A new, empty directory under ``server_dir`` for one start of a server: its data, log and configuration.
+
+    Earlier starts' directories are left in place until ``remove_start_dirs``. Deleting thousands of files
+    between rounds would make the next round pay for it: on an ext4 file system without a journal, as on
+    the machine these figures come from, creating a file skips every inode of its block group deleted in
+    the last seconds to minutes, and each create then cost up to 0.6 ms of kernel time (measured) instead
+    of about 0.01 ms.
+    """
+    server_dir.mkdir(parents=True, exist_ok=True)
+    number = sum(1 for _ in server_dir.glob("start-*"))
+    while (server_dir / f"start-{number}").exists():
+        number += 1
+    path = server_dir / f"start-{number}"
+    path.mkdir()
     return path
+
+
+def remove_start_dirs(server_dirs: Iterable[Path]) -> None:
+    """Delete the directories of every start under each of ``server_dirs``: when a run ends, not between rounds."""
+    for server_dir in server_dirs:
+        for path in server_dir.glob("start-*"):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def running(name: str, work_dir: Path) -> Iterator[Server]:
-    """Start server ``name`` ("ours" or "orthanc") on a fresh data directory and stop it on exit."""
+    """Start server ``name`` ("ours" or "orthanc") on a new data directory under ``work_dir / name`` and stop it
+    on exit; the directory stays until ``remove_start_dirs``."""
     starter = {"ours": start_ours, "orthanc": start_orthanc}[name]
-    server_dir = fresh_dir(work_dir / name)
+    server_dir = new_start_dir(work_dir / name)
     process, base_url, log_path = starter(server_dir)
     try:
         wait_until_ready(process, base_url, log_path)
@@ -68,7 +87,6 @@ def running(name: str, work_dir: Path) -> Iterator[Server]:
         )
     finally:
         stop(process)
-        shutil.rmtree(server_dir / "data", ignore_errors=True)
 
 
 def start_ours(server_dir: Path) -> tuple[subprocess.Popen, str, Path]:

@@ -34,6 +34,16 @@ def log(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Measure the selected servers, print the table and write RESULTS.md; 1 if any step failed."""
     signal.signal(signal.SIGTERM, interrupt)
+    server_dirs = [WORK_DIR / name for name in ("ours", "orthanc")]
+    servers.remove_start_dirs(server_dirs)  # a run that was interrupted leaves its own
+    try:
+        return measure_all(args)
+    finally:
+        servers.remove_start_dirs(server_dirs)
+
+
+def measure_all(args: argparse.Namespace) -> int:
+    """The rounds of every selected server, then the large request; writes RESULTS.md."""
     load_at_start = os.getloadavg()[0]
     log(f"making sure {args.instances} test instances are cached in {DATA_DIR}")
     testdata.ensure_cache(DATA_DIR, args.instances)
