@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         """The database URL in use: the configured one, else SQLite at ``<data-dir>/index.db``."""
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'index.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'index.db').resolve()}"
 
     @property
     def effective_cpu_workers(self) -> int:

@@ -188,7 +188,7 @@ def test_reindex_interrupted_by_a_restart_finishes_after_it(tmp_path, database):
             pytest.skip(POSTGRES_SKIP_REASON)
         url = create_postgres_database()
     env = {
-        "DICOM_EMULATOR_REINDEX_BATCH_SIZE": "2",
+        "DICOM_EMULATOR_REINDEX_BATCH_SIZE": "1",
         "DICOM_EMULATOR_OPERATION_LEASE_SECONDS": "1",
         "DICOM_EMULATOR_OPERATION_POLL_SECONDS": "0.2",
     }

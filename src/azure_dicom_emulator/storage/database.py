@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 from collections import namedtuple
 from collections.abc import AsyncIterator, Callable
@@ -25,50 +26,51 @@ from .wal_checkpoints import WalCheckpointer
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MAX_DRIVER_STATEMENTS = 2048
 _MIGRATION_LOCK_ID = 0x44494356  # any constant shared by every worker
+_BUSY_TIMEOUT_MS = 60000
 
 
 class Database:
     """The index database with separate read and write transactions.
 
-    On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so that concurrent writers
-    queue on the busy timeout instead of failing when they upgrade a read lock. SQLite reads run
-    on the calling thread (see ``InlineReads``); PostgreSQL reads and every write go through the
-    async engine.
+    On SQLite every statement runs on the calling thread, through the driver (see ``InlineStatements``):
+    handing each one to a driver thread and back costs several thread switches, and under load those
+    waits, not the statements, made up most of a store's time holding the write lock. A write
+    transaction starts with ``BEGIN IMMEDIATE``, so concurrent writers queue for the lock instead of
+    failing when they upgrade a read lock. PostgreSQL goes through the async engine.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.is_sqlite = url.startswith("sqlite")
+        self.is_sqlite = url.startswith("sqlite")  # "sqlite:///path", or "sqlite+aiosqlite:///path" as well
         if self.is_sqlite:
             path = Path(url.split("///", 1)[1])
             path.parent.mkdir(parents=True, exist_ok=True)
             self._checkpoints: WalCheckpointer | None = WalCheckpointer(path)
+            self.engine: AsyncEngine | None = None
             # Reads run without BEGIN and writes end in COMMIT or ROLLBACK: nothing to reset on check-in.
-            self.engine: AsyncEngine = create_async_engine(url, pool_size=8, max_overflow=8, pool_reset_on_return=None)
-            _configure_sqlite(self.engine.sync_engine)
-            self.read_engine: Engine | None = create_engine(
+            self.sqlite_engine: Engine | None = create_engine(
                 url.replace("+aiosqlite", "", 1),
                 pool_size=8,
                 max_overflow=32,
                 pool_reset_on_return=None,
                 connect_args={"check_same_thread": False},
             )
-            _configure_sqlite(self.read_engine)
+            _configure_sqlite(self.sqlite_engine)
             self._driver_statements: dict[Select, DriverStatement] = {}
             self._driver_connections: dict[int, PoolProxiedConnection] = {}
             self._write_turn: asyncio.Lock | None = asyncio.Lock()
         else:
             self.engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-            self.read_engine = None
+            self.sqlite_engine = None
             self._write_turn = None
             self._checkpoints = None
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection | InlineReads]:
+    async def read(self) -> AsyncIterator[AsyncConnection | InlineStatements]:
         """A connection for reads, each statement seeing its own snapshot on SQLite."""
-        if self.read_engine is not None:
-            with self.read_engine.connect() as conn:
-                yield InlineReads(conn, self._driver_statement)
+        if self.sqlite_engine is not None:
+            with self.sqlite_engine.connect() as conn:
+                yield InlineStatements(conn, self._driver_statement)
             return
         async with self.engine.connect() as conn:
             yield conn
@@ -80,7 +82,7 @@ class Database:
         numbers). On SQLite the statement, compiled once, runs on this thread's own driver connection:
         microseconds, where checking out a pooled connection and executing through it costs a hundred or so.
         """
-        if self.read_engine is None:
+        if self.sqlite_engine is None:
             async with self.engine.connect() as conn:
                 return (await conn.execute(statement, parameters)).first()
         compiled = self._driver_statement(statement)
@@ -97,7 +99,7 @@ class Database:
         if compiled is None:
             if len(self._driver_statements) >= MAX_DRIVER_STATEMENTS:
                 self._driver_statements.clear()  # statements are built once per shape: this rarely happens
-            compiled = DriverStatement.compile(statement, self.read_engine.dialect)
+            compiled = DriverStatement.compile(statement, self.sqlite_engine.dialect)
             self._driver_statements[statement] = compiled
         return compiled
 
@@ -105,52 +107,74 @@ class Database:
         """This thread's SQLite driver connection, checked out of the read pool once and kept."""
         connection = self._driver_connections.get(threading.get_ident())
         if connection is None:
-            connection = self.read_engine.raw_connection()
+            connection = self.sqlite_engine.raw_connection()
             self._driver_connections[threading.get_ident()] = connection
         return connection.driver_connection
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self) -> AsyncIterator[AsyncConnection | InlineStatements]:
         """A transaction that commits when the block ends without error and rolls back otherwise.
 
         On SQLite this process's writers take turns before they ask for the database's write lock: a
         writer that finds the lock taken sleeps in SQLite's busy handler for up to tens of milliseconds
         at a time, long after the other transaction ended. Other processes still meet at the lock.
         """
-        async with self._write_turn or contextlib.nullcontext(), self.engine.connect() as conn:
-            conn = await conn.execution_options(write=True)
-            async with conn.begin():
+        if self.sqlite_engine is None:
+            async with self.engine.connect() as conn, conn.begin():
                 yield conn
-        if self._checkpoints is not None:
-            self._checkpoints.after_commit()
+            return
+        async with self._write_turn:
+            with self.sqlite_engine.connect() as conn:
+                driver = conn.connection.driver_connection
+                await _lock_for_writing(driver)
+                try:
+                    with conn.begin():  # commits through the driver, ending the transaction begun above
+                        yield InlineStatements(conn, self._driver_statement)
+                finally:
+                    if driver.in_transaction:  # the block failed before SQLAlchemy took the transaction over
+                        driver.rollback()
+        self._checkpoints.after_commit()
+        # Statements run inline never suspend: a loop of transactions (a reindex, say) lets others run between them.
+        await asyncio.sleep(0)
 
     async def migrate(self) -> None:
         """Brings the schema to the newest migration; safe when several workers start at once."""
+        if self.sqlite_engine is not None:
+            # BEGIN IMMEDIATE: a second worker waits for the first one's migration instead of racing it.
+            await asyncio.to_thread(self._migrate_sqlite)
+            return
         async with self.engine.connect() as conn:
-            if self.is_sqlite:
-                # BEGIN IMMEDIATE: a second worker waits for the first one's migration instead of racing it.
-                conn = await conn.execution_options(write=True)
-            else:
-                await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
-                await conn.commit()
+            await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            await conn.commit()
             try:
                 await conn.run_sync(_upgrade)
                 await conn.commit()
             finally:
-                if not self.is_sqlite:
-                    await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})
-                    await conn.commit()
+                await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})
+                await conn.commit()
+
+    def _migrate_sqlite(self) -> None:
+        with self.sqlite_engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            driver.execute("BEGIN IMMEDIATE")
+            try:
+                _upgrade(conn)
+                conn.commit()
+            finally:
+                if driver.in_transaction:
+                    driver.rollback()
 
     async def dispose(self) -> None:
         """Closes every pooled connection."""
-        await self.engine.dispose()
+        if self.engine is not None:
+            await self.engine.dispose()
         if self._checkpoints is not None:
             await self._checkpoints.close()
-        if self.read_engine is not None:
+        if self.sqlite_engine is not None:
             for connection in self._driver_connections.values():
                 connection.close()
             self._driver_connections.clear()
-            self.read_engine.dispose()
+            self.sqlite_engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -183,12 +207,13 @@ class DriverStatement:
         return [parameters[name] for name in self.names]
 
 
-class InlineReads:
-    """A SQLite read connection with the ``execute`` of an AsyncConnection, run on the event loop's thread.
+class InlineStatements:
+    """A SQLite connection with the ``execute`` of an AsyncConnection, run on the calling thread.
 
     A read in WAL mode never waits for a lock and an indexed lookup takes microseconds, far less than
-    handing each statement to a driver thread and back (several thread switches per statement).
-    Rows are fetched before ``execute`` returns, as the async engine does.
+    handing each statement to a driver thread and back (several thread switches per statement); a
+    write transaction holds the lock already (``Database.write``). Rows are fetched before
+    ``execute`` returns, as the async engine does.
     """
 
     def __init__(self, connection: Connection, driver_statement: Callable[[Select], DriverStatement]) -> None:
@@ -198,7 +223,8 @@ class InlineReads:
 
     async def execute(self, statement, parameters=None) -> Result:  # noqa: ANN001
         """The statement's result, every row already fetched."""
-        return self.connection.execute(statement, parameters).freeze()()
+        result = self.connection.execute(statement, parameters)
+        return result.freeze()() if result.returns_rows else result
 
     def fetch_all(self, statement: Select, parameters: dict[str, Any]) -> list:
         """Every row of ``statement``, run by the driver from SQL compiled once (see ``fetch_all``)."""
@@ -210,13 +236,13 @@ class InlineReads:
             cursor.close()
 
 
-async def fetch_all(conn: AsyncConnection | InlineReads, statement: Select, parameters: dict[str, Any]) -> list:
+async def fetch_all(conn: AsyncConnection | InlineStatements, statement: Select, parameters: dict[str, Any]) -> list:
     """Every row of ``statement`` with ``parameters`` bound, attributes named as its columns.
 
     For statements built once and run often, whose columns and parameters the driver takes and
     returns as they are (strings, numbers): on SQLite they skip SQLAlchemy's per-execution work.
     """
-    if isinstance(conn, InlineReads):
+    if isinstance(conn, InlineStatements):
         return conn.fetch_all(statement, parameters)
     return list(await conn.execute(statement, parameters))
 
@@ -228,22 +254,43 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-def _configure_sqlite(sync_engine: Engine) -> None:
-    @event.listens_for(sync_engine, "connect")
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001
-        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own handling is off).
+        # No BEGIN from the driver: reads run in autocommit, writes begin themselves (``_lock_for_writing``).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA wal_autocheckpoint=0")  # see wal_checkpoints
         cursor.close()
 
-    @event.listens_for(sync_engine, "begin")
-    def _on_begin(conn) -> None:  # noqa: ANN001
-        # Reads run in autocommit: each SELECT is its own consistent snapshot, with no BEGIN to wait for.
-        if conn.get_execution_options().get("write"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+async def _lock_for_writing(driver: sqlite3.Connection) -> None:
+    """Begins a write transaction on ``driver`` (``BEGIN IMMEDIATE``), holding SQLite's write lock.
+
+    Takes the lock at once when it is free; when another process holds it, waits for it on a thread,
+    so the event loop never sleeps in SQLite's busy handler.
+    """
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        driver.execute("BEGIN IMMEDIATE")
+        return
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            raise
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    waiting = asyncio.get_running_loop().run_in_executor(None, driver.execute, "BEGIN IMMEDIATE")
+    try:
+        await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        # The thread may still take the lock: let it finish, then give the lock back.
+        with contextlib.suppress(Exception):
+            await waiting
+        if driver.in_transaction:
+            driver.rollback()
+        raise

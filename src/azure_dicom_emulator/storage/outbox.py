@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Integer, Row, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .database import InlineReads, fetch_all
+from .database import InlineStatements, fetch_all
 from .schema import change_feed, counter, event_dead_letter, event_outbox, event_sink
 from .upsert import insert_statement
 
@@ -33,7 +33,7 @@ _EVENTS_AFTER = (
 )
 
 
-async def events_after(conn: AsyncConnection | InlineReads, position: int, limit: int) -> list[Row]:
+async def events_after(conn: AsyncConnection | InlineStatements, position: int, limit: int) -> list[Row]:
     """Up to ``limit`` outbox rows after sequence ``position``, in sequence order."""
     return await fetch_all(conn, _EVENTS_AFTER, {"position": position, "limit": limit})
 

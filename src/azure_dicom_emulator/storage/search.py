@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .database import InlineReads, fetch_all
+from .database import InlineStatements, fetch_all
 from .schema import instance, person_name_word, series, study
 from .tag_values import VALUE_TABLES, TagLevel
 
@@ -217,7 +217,7 @@ def _base(level: TagLevel) -> tuple[list[ColumnElement], FromClause, ColumnEleme
 
 
 async def search(
-    conn: AsyncConnection | InlineReads,
+    conn: AsyncConnection | InlineStatements,
     partition_key: int,
     level: TagLevel,
     conditions: Sequence[Condition],
