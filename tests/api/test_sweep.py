@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from azure_dicom_emulator.features.sweep import GRACE_SECONDS
 from azure_dicom_emulator.storage import index
-from azure_dicom_emulator.storage.blobs import instance_key
+from azure_dicom_emulator.storage.blobs import FileBlobStore, instance_key
 from azure_dicom_emulator.storage.schema import change_feed, instance, series, study
 
 from ..factories import make_dataset, multipart, to_bytes
@@ -161,6 +161,28 @@ async def test_failed_commit_removes_the_files_it_published(tmp_path, monkeypatc
         response = await client.post("/v2/studies", content=body, headers=STOW)
         assert response.status_code == 200, response.text
         assert len(blob_files(tmp_path)) == 2
+
+
+async def test_a_file_that_cannot_be_moved_fails_the_batch_and_leaves_nothing(tmp_path, monkeypatch):
+    """When moving one file to its key fails, the files moved before it go too, and no row is written."""
+    moved = []
+
+    def publish_twice_then_fail(self, staged, key):
+        if len(moved) == 2:
+            raise OSError("no space left on device")
+        original_publish(self, staged, key)
+        moved.append(key)
+
+    original_publish = FileBlobStore.publish
+    datasets = [make_dataset(), make_dataset(), make_dataset()]
+    async with running_app(data_dir=tmp_path) as client:
+        monkeypatch.setattr(FileBlobStore, "publish", publish_twice_then_fail)
+        response = await client.post("/v2/studies", content=multipart([to_bytes(ds) for ds in datasets]), headers=STOW)
+        assert response.status_code == 409, response.text
+        assert [item["00081197"]["Value"] for item in response.json()["00081198"]["Value"]] == [[272]] * 3
+        assert len(moved) == 2
+        assert blob_files(tmp_path) == []
+        assert await row_counts(client) == NO_ROWS
 
 
 async def test_failed_replace_keeps_the_previous_version(tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ from ..dicom.extended_values import TagSpec
 from ..dicom.part10 import HEAD_LENGTH, stored_head
 from ..dicom.store_response import FailedInstance, StoredInstance, store_response
 from ..storage import index, tag_values
-from ..storage.blobs import FileBlobStore, instance_key
+from ..storage.blobs import instance_key
 from . import changes as change_log
 from .inspect import Inspection, inspect_staged
 from .scope import Scope
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 200
 SPOOL_FLUSH_BYTES = 4 * 1024 * 1024
 MAX_PARTS_IN_FLIGHT = 8
-PUBLISH_THREADS = 4
 IOV_MAX = 1024
 MULTIPLE_VALUES_WARNING = "One or more indexed Dicom tag(s) have multiple values, only first value is indexed."
 
@@ -288,7 +287,6 @@ async def _commit_batch(
 ) -> dict[tuple[str, str, str], int]:
     blobs = services.blobs
     refused: dict[tuple[str, str, str], int] = {}
-    publishing: asyncio.Future | None = None
     keys: list[str] = []
     superseded: list[str] = []
     try:
@@ -306,8 +304,9 @@ async def _commit_batch(
                 instance_key(scope.partition_key, *upload.inspection.instance_id, version)
                 for upload, version in zip(accepted, versions, strict=True)
             ]
-            # The files move to their keys while the rows are written; both are done before the commit.
-            publishing = asyncio.ensure_future(_publish_all(services, [upload.staged for upload in accepted], keys))
+            # The files move to their keys before the rows that name them are committed.
+            for upload, key in zip(accepted, keys, strict=True):
+                blobs.publish(upload.staged, key)
             study_values: dict[str, dict] = {}
             series_values: dict[tuple[str, str], dict] = {}
             for upload in accepted:
@@ -377,39 +376,12 @@ async def _commit_batch(
                 ],
             )
             await change_log.record(conn, services, scope, index.ChangeAction.CREATE, changes)
-            await publishing
     except BaseException:
-        if publishing is not None:
-            await asyncio.gather(publishing, return_exceptions=True)
-            blobs.delete(keys)
+        blobs.delete(keys)
         raise
     services.events.wake()
     blobs.delete(superseded)
     return refused
-
-
-async def _publish_all(services: Services, staged: list[Path], keys: list[str]) -> list[str]:
-    """Moves staged files to their keys, a share of them in each I/O thread; returns the keys, or raises
-    having undone them. A move is quick, so several go in one thread hop."""
-    loop = asyncio.get_running_loop()
-    shares = [
-        list(zip(staged[start::PUBLISH_THREADS], keys[start::PUBLISH_THREADS], strict=True))
-        for start in range(min(PUBLISH_THREADS, len(keys)))
-    ]
-    results = await asyncio.gather(
-        *(loop.run_in_executor(services.io_pool, _publish_share, services.blobs, share) for share in shares),
-        return_exceptions=True,
-    )
-    failure = next((result for result in results if isinstance(result, BaseException)), None)
-    if failure is not None:
-        services.blobs.delete(keys)
-        raise failure
-    return keys
-
-
-def _publish_share(blobs: FileBlobStore, moves: list[tuple[Path, str]]) -> None:
-    for path, key in moves:
-        blobs.publish(path, key)
 
 
 def _merge_latest(merged: dict, values: dict) -> None:
