@@ -104,7 +104,7 @@ class Database:
         return compiled
 
     def _driver_connection(self) -> Any:
-        """This thread's SQLite driver connection, checked out of the read pool once and kept."""
+        """This thread's SQLite driver connection, checked out of the pool once and kept."""
         connection = self._driver_connections.get(threading.get_ident())
         if connection is None:
             connection = self.sqlite_engine.raw_connection()
@@ -131,7 +131,7 @@ class Database:
                     with conn.begin():  # commits through the driver, ending the transaction begun above
                         yield InlineStatements(conn, self._driver_statement)
                 finally:
-                    if driver.in_transaction:  # the block failed before SQLAlchemy took the transaction over
+                    if driver.in_transaction:  # a COMMIT that failed leaves the transaction open
                         driver.rollback()
         self._checkpoints.after_commit()
         # Statements run inline never suspend: a loop of transactions (a reindex, say) lets others run between them.
