@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import Integer, bindparam, select
 
@@ -41,5 +45,33 @@ async def test_first_row_refuses_columns_the_driver_would_not_convert(tmp_path):
     try:
         with pytest.raises(ValueError):
             await db.first_row(select(change_feed.c.timestamp), {})
+    finally:
+        await db.dispose()
+
+
+async def test_a_write_waits_for_another_process_lock_without_holding_up_the_event_loop(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'index.db'}")
+    try:
+        await db.migrate()
+        other = sqlite3.connect(tmp_path / "index.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
+
+        async def write() -> None:
+            async with db.write() as conn:
+                await conn.execute(partition.insert().values(partition_name="second", created_date=datetime.now(UTC)))
+
+        writing = asyncio.ensure_future(write())
+        ticks = 0
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not writing.done()
+        assert ticks == 20  # the loop kept running while the write waited
+        other.rollback()
+        await asyncio.wait_for(writing, timeout=10)
+        other.close()
+        async with db.read() as conn:
+            rows = await fetch_all(conn, PARTITIONS_FROM, {"first": 1, "limit": 5})
+        assert [row.partition_name for row in rows] == ["Microsoft.Default", "second"]
     finally:
         await db.dispose()

@@ -41,8 +41,7 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.is_sqlite = url.startswith("sqlite")  # "sqlite:///path", or "sqlite+aiosqlite:///path" as well
-        if self.is_sqlite:
+        if url.startswith("sqlite"):  # "sqlite:///path", or "sqlite+aiosqlite:///path" as well
             path = Path(url.split("///", 1)[1])
             path.parent.mkdir(parents=True, exist_ok=True)
             self._checkpoints: WalCheckpointer | None = WalCheckpointer(path)
@@ -64,6 +63,11 @@ class Database:
             self.sqlite_engine = None
             self._write_turn = None
             self._checkpoints = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the index is a SQLite file (else a PostgreSQL database)."""
+        return self.sqlite_engine is not None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection | InlineStatements]:
