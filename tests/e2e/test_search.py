@@ -4,6 +4,7 @@ a reindex interrupted by a server restart finishes after it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sqlite3
 import time
@@ -138,46 +139,32 @@ def test_sqlite_and_postgresql_give_the_same_answers(tmp_path):
         drop_postgres_database(url)
 
 
-def _hold_write_lock(server: Server):
-    """Blocks the server's writes to the operation table until released; returns the release function."""
-    if server.database_url is None:
-        connection = sqlite3.connect(server.data_dir / "index.db", timeout=30, isolation_level=None)
-        connection.execute("BEGIN IMMEDIATE")
-        return connection.rollback
-
-    async def lock():
-        connection = await asyncpg.connect(server.database_url.replace("+asyncpg", ""))
-        transaction = connection.transaction()
-        await transaction.start()
-        await connection.execute("LOCK TABLE operation IN EXCLUSIVE MODE")
-        return connection, transaction
-
-    loop = asyncio.new_event_loop()
-    connection, transaction = loop.run_until_complete(lock())
-
-    def release():
-        loop.run_until_complete(transaction.rollback())
-        loop.run_until_complete(connection.close())
-        loop.close()
-
-    return release
-
-
-def _operation_status(server: Server, operation_id: str) -> str:
-    """The operation's status as the database holds it."""
+def _operation_row(server: Server, operation_id: str) -> tuple[str, int]:
+    """The operation's status and percent complete as the database holds them."""
+    query = "SELECT status, percent_complete FROM operation WHERE operation_id = "
     if server.database_url is None:
         with sqlite3.connect(server.data_dir / "index.db") as connection:
-            query = "SELECT status FROM operation WHERE operation_id = ?"
-            return connection.execute(query, (operation_id,)).fetchone()[0]
+            return tuple(connection.execute(query + "?", (operation_id,)).fetchone())
 
     async def fetch():
         connection = await asyncpg.connect(server.database_url.replace("+asyncpg", ""))
         try:
-            return await connection.fetchval("SELECT status FROM operation WHERE operation_id = $1", operation_id)
+            return tuple(await connection.fetchrow(query + "$1", operation_id))
         finally:
             await connection.close()
 
     return asyncio.run(fetch())
+
+
+def _freeze_once_the_operation_progresses(server: Server, operation_id: str) -> None:
+    """Lets the server run in slices of a few milliseconds until the operation has checkpointed some progress,
+    and leaves the server frozen (SIGSTOP) there, wherever it was in its work."""
+    pid = server.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    while _operation_row(server, operation_id)[1] == 0:
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.002)
+        os.kill(pid, signal.SIGSTOP)
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
@@ -199,14 +186,12 @@ def test_reindex_interrupted_by_a_restart_finishes_after_it(tmp_path, database):
         response = httpx.post(first.url + "/v2/extendedquerytags", json=[{"path": "Occupation", "level": "Study"}])
         assert response.status_code == 202
         operation_url, operation_id = response.json()["href"], response.json()["id"]
-        while httpx.get(operation_url).json()["percentComplete"] == 0:
-            time.sleep(0.005)
-        release = _hold_write_lock(first)  # the reindex now blocks on its next checkpoint...
-        first.stop(signal.SIGKILL)  # ...and the server dies with it
-        release()
+        _freeze_once_the_operation_progresses(first, operation_id)
+        status, percent = _operation_row(first, operation_id)
+        first.stop(signal.SIGKILL)  # dies frozen, wherever the reindex was
     finally:
         first.stop()
-    assert _operation_status(first, operation_id) == "running"
+    assert status == "running" and 0 < percent < 100
     second = Server(tmp_path / "data", url, **env)
     second.port = first.port
     second.start()
