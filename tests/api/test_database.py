@@ -7,10 +7,13 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Integer, bindparam, select
+from alembic.script import ScriptDirectory
+from sqlalchemy import Integer, bindparam, event, select
 
-from azure_dicom_emulator.storage.database import Database, fetch_all
+from azure_dicom_emulator.storage.database import MIGRATIONS_DIR, Database, fetch_all
 from azure_dicom_emulator.storage.schema import change_feed, partition
+
+HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 BY_NAME = select(partition.c.partition_key, partition.c.partition_name).where(
     partition.c.partition_name == bindparam("name")
@@ -75,3 +78,28 @@ async def test_a_write_waits_for_another_process_lock_without_holding_up_the_eve
         assert [row.partition_name for row in rows] == ["Microsoft.Default", "second"]
     finally:
         await db.dispose()
+
+
+async def test_another_process_sees_no_schema_or_the_whole_schema_while_migrations_run(tmp_path):
+    path = tmp_path / "index.db"
+    db = Database(f"sqlite:///{path}")
+    seen: set[str | None] = set()
+
+    def committed_version(_statement: str) -> None:
+        """What a process starting now would find, looked at before each statement of the migration."""
+        with sqlite3.connect(path) as other:
+            try:
+                seen.add(other.execute("SELECT version_num FROM alembic_version").fetchone()[0])
+            except (sqlite3.OperationalError, TypeError):  # no table yet, or no row in it
+                seen.add(None)
+
+    @event.listens_for(db.sqlite_engine, "connect")
+    def trace(dbapi_connection, _record) -> None:  # noqa: ANN001
+        dbapi_connection.set_trace_callback(committed_version)
+
+    try:
+        await db.migrate()
+        committed_version("")
+    finally:
+        await db.dispose()
+    assert seen == {None, HEAD}
