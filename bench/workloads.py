@@ -9,7 +9,7 @@ import queue
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -125,11 +125,17 @@ def post_stow(
     return response.status, response.read()
 
 
-def stow_throughput(server: Server, items: list[Instance], clients: int) -> Throughput:
-    """Store ``items`` in batches of 50 from ``clients`` concurrent clients and time the whole phase."""
+def stow_throughput(
+    server: Server, items: list[Instance], clients: int, before_clock: Callable[[], None] = lambda: None
+) -> Throughput:
+    """Store ``items`` in batches of 50 from ``clients`` concurrent clients and time the whole phase.
+
+    ``before_clock`` runs once the request bodies are built, right before the clock starts.
+    """
     bodies: queue.SimpleQueue = queue.SimpleQueue()
     for batch in batches(items):
         bodies.put((len(batch), multipart_body.build_body(instance.read() for instance in batch)))
+    before_clock()
     deadline = time.monotonic() + PHASE_TIMEOUT_S
     stop = threading.Event()
 
