@@ -59,7 +59,7 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        http="azure_dicom_emulator.http_protocol:BufferedPiecesProtocol",
         access_log=False,
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
