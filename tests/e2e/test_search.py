@@ -160,8 +160,10 @@ def _freeze_once_the_operation_progresses(server: Server, operation_id: str) -> 
     """Lets the server run in slices of a few milliseconds until the operation has checkpointed some progress,
     and leaves the server frozen (SIGSTOP) there, wherever it was in its work."""
     pid = server.process.pid
+    deadline = time.monotonic() + 60
     os.kill(pid, signal.SIGSTOP)
     while _operation_row(server, operation_id)[1] == 0:
+        assert time.monotonic() < deadline, "the reindex made no progress"
         os.kill(pid, signal.SIGCONT)
         time.sleep(0.002)
         os.kill(pid, signal.SIGSTOP)
