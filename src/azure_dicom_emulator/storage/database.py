@@ -7,7 +7,7 @@ import contextlib
 import sqlite3
 import threading
 from collections import namedtuple
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,12 +131,8 @@ class Database:
             with self.sqlite_engine.connect() as conn:
                 driver = conn.connection.driver_connection
                 await _lock_for_writing(driver)
-                try:
-                    with conn.begin():  # commits through the driver, ending the transaction begun above
-                        yield InlineStatements(conn, self._driver_statement)
-                finally:
-                    if driver.in_transaction:  # a COMMIT that failed leaves the transaction open
-                        driver.rollback()
+                with _ended(driver), conn.begin():  # commits through the driver, ending the transaction begun above
+                    yield InlineStatements(conn, self._driver_statement)
         self._checkpoints.after_commit()
         # Statements run inline never suspend: a loop of transactions (a reindex, say) lets others run between them.
         await asyncio.sleep(0)
@@ -161,12 +157,9 @@ class Database:
         with self.sqlite_engine.connect() as conn:
             driver = conn.connection.driver_connection
             driver.execute("BEGIN IMMEDIATE")
-            try:
+            with _ended(driver):
                 _upgrade(conn)
                 conn.commit()
-            finally:
-                if driver.in_transaction:
-                    driver.rollback()
 
     async def dispose(self) -> None:
         """Closes every pooled connection."""
@@ -271,6 +264,16 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA wal_autocheckpoint=0")  # see wal_checkpoints
         cursor.close()
+
+
+@contextlib.contextmanager
+def _ended(driver: sqlite3.Connection) -> Iterator[None]:
+    """Rolls back the transaction open on ``driver`` when the block leaves one open (it failed, or its COMMIT did)."""
+    try:
+        yield
+    finally:
+        if driver.in_transaction:
+            driver.rollback()
 
 
 async def _lock_for_writing(driver: sqlite3.Connection) -> None:
