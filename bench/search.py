@@ -5,7 +5,7 @@ Two parts, both writing the section "Search (QIDO-RS)" of bench/RESULTS.md:
 * ``python bench/search.py --scale`` (no root needed): the emulator alone with 10,000 and 100,000
   instances (50 per study) indexed, on SQLite and on PostgreSQL (``--postgres-url``, default the
   test server at 127.0.0.1:5432). The index is loaded in-process through the emulator's own STOW
-  code (``features.store.store``: the same spooling, inspection, validation, files and rows as a
+  code (``features.store.service.store``: the same spooling, inspection, validation, files and rows as a
   STOW-RS request, without the HTTP framing), then the real server answers the timed searches.
 * ``python bench/search.py --orthanc`` (as root, like run.py): the emulator (SQLite) and Orthanc in
   the loopback-only namespace, each loaded with the same 2,000 instances over STOW-RS, then timed
@@ -172,15 +172,15 @@ def time_queries(base_url: str, timed: list[Query], requests: int = REQUESTS) ->
 
 async def load_in_process(data_dir: Path, database_url: str | None, run: int, studies: int) -> float:
     """Stores ``studies`` studies through the emulator's STOW code; returns the seconds it took."""
-    from azure_dicom_emulator.features import store
     from azure_dicom_emulator.features.scope import Scope
-    from azure_dicom_emulator.features.services import Services
+    from azure_dicom_emulator.features.store import service as store
     from azure_dicom_emulator.settings import Settings
+    from azure_dicom_emulator.wiring import build_services
 
     # Generating the files costs as much as storing them: a process of its own makes them meanwhile.
     generator = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
     settings = Settings(data_dir=data_dir, database_url=database_url)
-    services = Services.create(settings)
+    services = build_services(settings)
     await services.db.migrate()
     await services.start_workers()
     scope = Scope(2, "v2", 1, "Microsoft.Default", False, "http://127.0.0.1")
@@ -423,9 +423,9 @@ def main(argv: list[str]) -> int:
                 f"- {REQUESTS} sequential requests per search after {WARMUP} warm-up ones, each with another "
                 "patient, name prefix, date window or study; one persistent connection (`wire`, a lean HTTP/1.1 "
                 "client); the server on the same 2 CPUs as the client.",
-                "- The index is loaded in-process through the emulator's own STOW code (`features.store.store`: "
-                "spooling, inspection in the worker pool, validation, files and rows exactly as for a STOW-RS "
-                "request), 50 instances per study (CT headers of about 100 elements, 16x16 pixels).",
+                "- The index is loaded in-process through the emulator's own STOW code "
+                "(`features.store.service.store`: spooling, inspection in the worker pool, validation, files and "
+                "rows exactly as for a STOW-RS request), 50 instances per study (CT headers of about 100 elements, 16x16 pixels).",
             ],
         )
     if args.orthanc:

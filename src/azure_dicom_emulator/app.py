@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,12 +15,12 @@ from .api.context import SUPPORTED_VERSIONS_HEADER
 from .api.errors import InternalErrorMiddleware, QueryStringGuardMiddleware, not_found, service_error
 from .api.routes import SegmentCountRouter, routes
 from .errors import ServiceError
-from .features.operation_runner import OperationRunner
-from .features.services import Services
-from .features.sweep import sweep_orphans
+from .features.operations import OperationRunner
+from .features.store.sweep import sweep_orphans
+from .runtime.garbage_collector import settle_garbage_collector
 from .settings import Settings
+from .wiring import build_services, register_operations
 
-GC_YOUNG_THRESHOLD = 20_000
 EXPOSED_HEADERS = [
     "ETag",
     "Location",
@@ -54,25 +53,14 @@ class ApiVersionHeaderMiddleware:
         await self.app(scope, receive, send_with_header)
 
 
-def settle_garbage_collector() -> None:
-    """Keeps the collector off what start-up built, and runs it less often while requests are served.
-
-    Everything loaded at start-up (modules, SQLAlchemy's compiled statements, settings) lives as long as
-    the server; freezing it spares every later full collection from walking it again. Requests make
-    many short-lived containers, so the youngest generation is collected after more of them.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-
-
 def create_app(settings: Settings | None = None) -> Starlette:
     """The emulator as an ASGI app; start-up applies migrations and sweeps orphan files."""
     settings = settings or Settings()
+    register_operations()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = Services.create(settings)
+        services = build_services(settings)
         await services.db.migrate()
         await sweep_orphans(services)
         await services.start_workers()

@@ -53,13 +53,13 @@ def serve(
         raise typer.Exit(2) from exc
     typer.echo(f"Serving on http://{settings.host}:{settings.port} (data in {settings.data_dir.resolve()})")
     uvicorn.run(
-        "azure_dicom_emulator.server:create_app_from_environment",
+        "azure_dicom_emulator.entry:create_app_from_environment",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="azure_dicom_emulator.http_protocol:BufferedPiecesProtocol",
+        http="azure_dicom_emulator.runtime.http_protocol:BufferedPiecesProtocol",
         access_log=False,
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,

@@ -12,7 +12,8 @@ from pydicom.tag import Tag
 from pydicom.uid import generate_uid
 from sqlalchemy import func, select
 
-from azure_dicom_emulator.features import operation_runner, reindex
+from azure_dicom_emulator.features.extended_query_tags import reindex
+from azure_dicom_emulator.features.operations import runner as operation_runner
 from azure_dicom_emulator.storage import operations
 from azure_dicom_emulator.storage.schema import (
     extended_query_tag,

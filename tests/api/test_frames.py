@@ -279,7 +279,8 @@ async def test_instance_transcoding_to_jpeg_2000_and_from_compressed(client):
 
 async def test_files_above_the_transcoding_limit_are_406(client, monkeypatch):
     """Azure's limit is 100 MB; lowered here so that a small file is over it."""
-    from azure_dicom_emulator.features import rendered, retrieve
+    from azure_dicom_emulator.features.retrieve import instances as retrieve
+    from azure_dicom_emulator.features.retrieve import rendered
 
     ds = await put(client, sample_bytes("SC_rgb_rle.dcm"))
     monkeypatch.setattr(retrieve, "MAX_TRANSCODE_BYTES", 1000)

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydicom.uid import generate_uid
 from sqlalchemy import func, select
 
-from azure_dicom_emulator.features.sweep import GRACE_SECONDS
+from azure_dicom_emulator.features.store.sweep import GRACE_SECONDS
 from azure_dicom_emulator.storage import index
 from azure_dicom_emulator.storage.blobs import FileBlobStore, instance_key
 from azure_dicom_emulator.storage.schema import change_feed, instance, series, study

@@ -9,7 +9,7 @@ import pytest
 
 FAULTS_OF_REALLOCATING = """
 import resource, sys
-from azure_dicom_emulator import allocator
+from azure_dicom_emulator.runtime import allocator
 if sys.argv[1] == "keep":
     allocator.keep_freed_memory()
 def one_frame():  # a frame's worth of temporary arrays, zero-filled: every page is touched

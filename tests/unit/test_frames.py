@@ -11,7 +11,7 @@ from pydicom.uid import JPEGBaseline8Bit
 
 from azure_dicom_emulator.dicom.frames import FrameIndex, header_of, read_frame, repack_bits
 from azure_dicom_emulator.dicom.part10 import file_view, read_header
-from azure_dicom_emulator.features.inspect import frame_index_of
+from azure_dicom_emulator.features.store.examination import frame_index_of
 from azure_dicom_emulator.storage.blobs import RangeReader
 
 from ..factories import make_dataset, to_bytes

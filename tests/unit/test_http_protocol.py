@@ -8,7 +8,7 @@ import socket
 
 import uvicorn
 
-from azure_dicom_emulator.http_protocol import REQUEST_BODY_BUFFER_BYTES, BodyPieces, BufferedPiecesProtocol
+from azure_dicom_emulator.runtime.http_protocol import REQUEST_BODY_BUFFER_BYTES, BodyPieces, BufferedPiecesProtocol
 
 
 def test_one_piece_is_handed_over_as_it_is_and_several_are_joined():

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from azure_dicom_emulator.features.worker_pool import ProcessPool, WorkerDied
+from azure_dicom_emulator.runtime.process_pool import ProcessPool, WorkerDied
 
 _PREPARED = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..features import changefeed
+from ..features.changefeed import service as changefeed
 from .context import api_version, services_of
 
 JSON = "application/json; charset=utf-8"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..features import delete as delete_feature
+from ..features.delete import service as delete_feature
 from .context import scope_of, services_of
 
 

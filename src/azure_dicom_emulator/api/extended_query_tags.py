@@ -9,8 +9,8 @@ from starlette.responses import JSONResponse, Response
 
 from ..dicom.multipart import parse_media_type
 from ..errors import UnsupportedMediaType
-from ..features import extended_query_tags as tags
-from ..features.operations import operation_url
+from ..features.extended_query_tags import service as tags
+from ..features.operations.records import operation_url
 from ..features.paging import paging
 from .context import services_of, unpartitioned_scope
 

@@ -7,8 +7,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..dicom.multipart import closing_delimiter, new_boundary, part_header
-from ..features import frames as frames_feature
-from ..features import rendered as rendered_feature
+from ..features.retrieve import frames as frames_feature
+from ..features.retrieve import rendered as rendered_feature
 from .context import scope_of, services_of
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..features import operations
+from ..features.operations import records as operations
 from .context import services_of, unpartitioned_scope
 
 

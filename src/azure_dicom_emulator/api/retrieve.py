@@ -12,9 +12,9 @@ from starlette.responses import Response, StreamingResponse
 from ..dicom.media_types import accepts_dicom_json
 from ..dicom.multipart import closing_delimiter, new_boundary, part_header
 from ..errors import NotAcceptable
-from ..features import metadata as metadata_feature
-from ..features import retrieve as retrieve_feature
-from ..features.retrieve import InstancePayload
+from ..features.retrieve import instances as retrieve_feature
+from ..features.retrieve import metadata as metadata_feature
+from ..features.retrieve.instances import InstancePayload
 from ..storage.blobs import read_if_cached
 from .context import scope_of, services_of
 

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from ..dicom.media_types import accepts_dicom_json
 from ..dicom.multipart import MultipartError, iter_parts, parse_media_type
 from ..errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
-from ..features import store as store_feature
+from ..features.store import service as store_feature
 from ..features.uids import require_valid
 from .context import host_name, scope_of, services_of
 

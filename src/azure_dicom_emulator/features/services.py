@@ -6,13 +6,11 @@ import asyncio
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .. import allocator
+from ..runtime.process_pool import ProcessPool
 from ..settings import Settings
 from ..storage.blobs import FileBlobStore
 from ..storage.database import Database
-from . import store_worker
 from .events.dispatcher import Dispatcher
-from .worker_pool import ProcessPool
 
 
 @dataclass
@@ -32,34 +30,6 @@ class Services:
     partition_keys: dict[str, int] = field(default_factory=dict)
     operations_wake: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when this process creates an operation, so its runner starts it without waiting for a poll."""
-
-    @classmethod
-    def create(cls, settings: Settings) -> Services:
-        """Opens the database and blob store named by ``settings`` and creates the CPU worker pools.
-
-        Two pools of ``settings.effective_cpu_workers`` processes each: ``cpu_pool`` for the store
-        path's parsing and frame indexing, whose workers leave out the pixel libraries
-        (``unused_imports``), and ``pixel_pool`` for decoding, transcoding and rendering, whose
-        workers start with the first such job and keep freed memory for the next one (``allocator``).
-        With no CPU workers, one thread pool does both.
-        """
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        workers = settings.effective_cpu_workers
-        if workers > 0:
-            pool: Executor = ProcessPool(workers, initializer=store_worker.prepare)
-            pixel_pool: Executor = ProcessPool(workers, initializer=allocator.keep_freed_memory)
-        else:
-            pool = pixel_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")
-        return cls(
-            settings=settings,
-            db=Database(settings.effective_database_url),
-            blobs=FileBlobStore(settings.blob_dir),
-            cpu_pool=pool,
-            pixel_pool=pixel_pool,
-            io_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-io"),
-            cpu_workers=workers,
-            events=Dispatcher(settings),
-        )
 
     async def start_workers(self) -> None:
         """Starts every worker of ``cpu_pool`` now, so the first stores do not pay for their start-up.

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ...runtime.background import forever, wait
 from ...settings import Settings
 from ...storage import outbox
 from ...storage.database import Database
 from .delivery import DeliveryProcess
 from .envelope import Source
 from .inspector import Inspector
-from .runner import POLL_SECONDS, READ_LIMIT, forever, wait
+from .runner import POLL_SECONDS, READ_LIMIT
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 1.0
@@ -42,11 +43,11 @@ class Dispatcher:
         if self.inspector is not None:
             follower = InspectorFollower(db, self.inspector, newest)
             self.wakers.append(follower.wake_event)
-            self.tasks.append(forever(follower.follow, "inspector"))
+            self.tasks.append(forever(follower.follow, "events: inspector"))
         if self.settings.events:
             self.delivery = DeliveryProcess(self.settings)
             await self.delivery.start()
-            self.tasks.append(forever(self._watch_delivery, "delivery watchdog"))
+            self.tasks.append(forever(self._watch_delivery, "events: delivery watchdog"))
 
     async def _watch_delivery(self) -> None:
         """Starts the delivery process again if it ends while the server runs."""

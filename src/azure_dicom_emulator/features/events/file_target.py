@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 
-from .config import FileSink
+from ...settings.event_sinks import FileSink
 from .envelope import in_schema
 from .target import DeliveryFailed
 

@@ -20,17 +20,17 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy import Row
 
+from ...runtime.background import forever, wait
 from ...settings import Settings
+from ...settings.event_sinks import FileSink, SinkConfig, StorageQueueSink
 from ...storage import outbox
 from ...storage.database import Database
 from ...storage.index import as_utc
-from .config import FileSink, SinkConfig, StorageQueueSink
 from .file_target import FileTarget
 from .target import DeliveryFailed, Target
 
@@ -90,8 +90,11 @@ class Sinks:
     def start(self) -> None:
         """Starts every sink's lease keeper and delivery loop, and the pruning."""
         for runner in self.runners:
-            self.tasks += [forever(runner.keep_lease, runner.name), forever(runner.deliver, runner.name)]
-        self.tasks += [forever(self._watch, "outbox watch"), forever(self._prune, "outbox pruning")]
+            self.tasks += [
+                forever(runner.keep_lease, f"events: {runner.name}"),
+                forever(runner.deliver, f"events: {runner.name}"),
+            ]
+        self.tasks += [forever(self._watch, "events: outbox watch"), forever(self._prune, "events: outbox pruning")]
 
     async def stop(self) -> None:
         """Stops delivering and gives up the leases, so a successor starts at once."""
@@ -143,31 +146,6 @@ def _is_dead_local_owner(owner: str) -> bool:
     except PermissionError:
         return False
     return False
-
-
-def forever(loop: Callable[[], Awaitable[None]], name: str) -> asyncio.Task:
-    """Runs ``loop`` until cancelled, starting it again (after a pause) when it fails."""
-
-    async def guarded() -> None:
-        while True:
-            try:
-                await loop()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("event delivery (%s) failed; starting it again", name)
-                await asyncio.sleep(1.0)
-
-    return asyncio.create_task(guarded(), name=f"events: {name}")
-
-
-async def wait(event: asyncio.Event, timeout: float) -> None:
-    """Waits until ``event`` is set or ``timeout`` passes, then clears it."""
-    # asyncio.timeout, unlike wait_for, never swallows a cancellation that coincides with the event.
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout):
-            await event.wait()
-    event.clear()
 
 
 class SinkRunner:

@@ -18,7 +18,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsE
 from azure.storage.queue import TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient
 
-from .config import StorageQueueSink
+from ...settings.event_sinks import StorageQueueSink
 from .envelope import in_schema
 from .target import DeliveryFailed
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 from ...errors import BadRequest, NotFound
+from ...settings.event_sinks import SinkConfig
 from ...storage import outbox
 from ...storage.index import as_utc
 from ..services import Services
-from .config import SinkConfig
 from .envelope import in_schema
 
 INSPECTOR_DISABLED = "The events inspector is disabled (DICOM_EMULATOR_EVENTS_INSPECTOR=false)."

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from .config import WebhookSink
+from ...settings.event_sinks import WebhookSink
 from .envelope import in_schema
 from .target import DeliveryFailed
 

@@ -13,13 +13,7 @@ from ..scope import Scope
 from ..services import Services
 from ..uids import normalized, require_valid
 from .attributes import CORE_ATTRIBUTES, Resource, default_tags
-from .parameters import (
-    QueryOptions,
-    parse_filters,
-    parse_include_fields,
-    queryable_tags,
-    reject_repeated_keys,
-)
+from .parameters import QueryOptions, parse_filters, parse_include_fields, queryable_tags, reject_repeated_keys
 from .results import build_datasets
 
 STUDY_INSTANCE_UID = 0x0020000D

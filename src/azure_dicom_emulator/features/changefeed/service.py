@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Row
 
-from ..errors import BadRequest
-from ..storage import change_feed
-from ..storage.index import ChangeAction, as_utc
-from .services import Services
+from ...errors import BadRequest
+from ...storage import change_feed
+from ...storage.index import ChangeAction, as_utc
+from ..services import Services
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1

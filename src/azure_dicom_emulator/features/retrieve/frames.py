@@ -8,14 +8,14 @@ from dataclasses import dataclass
 
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from ..dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_frames
-from ..dicom.pixel_errors import TranscodeError
-from ..errors import BadRequest, NotAcceptable
-from . import cpu_work, pixels
-from .retrieve import ANY_TRANSFER_SYNTAX, TRANSCODE_FAILED, require_transcodable_size
-from .scope import Scope
-from .services import Services
-from .uids import require_valid
+from ...dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_frames
+from ...dicom.pixel_errors import TranscodeError
+from ...errors import BadRequest, NotAcceptable
+from ..scope import Scope
+from ..services import Services
+from ..uids import require_valid
+from . import pixel_jobs, stored_pixels
+from .instances import ANY_TRANSFER_SYNTAX, TRANSCODE_FAILED, require_transcodable_size
 
 INVALID_FRAMES = (
     "The specified frames value is not valid. At least one frame must be present, and all requested frames "
@@ -67,7 +67,7 @@ async def retrieve_frames(
         raise BadRequest(str(exc)) from exc
     if not media.multipart and len(numbers) > 1:
         raise BadRequest(SINGLE_FRAME_ONLY)
-    stored = await pixels.load(services, scope, study_uid, series_uid, sop_uid)
+    stored = await stored_pixels.load(services, scope, study_uid, series_uid, sop_uid)
     stored.require_frames(numbers)
     source = stored.transfer_syntax_uid
     target = media.transfer_syntax
@@ -80,7 +80,7 @@ async def retrieve_frames(
     try:
         data = await loop.run_in_executor(
             services.pixel_pool,
-            cpu_work.transcode_frames,
+            pixel_jobs.transcode_frames,
             str(stored.path),
             stored.frame_index_json,
             numbers,
@@ -99,12 +99,12 @@ def _stored_bytes_serve(source: str, target: str) -> bool:
     return target == ExplicitVRLittleEndian and source in _LITTLE_ENDIAN_NATIVE
 
 
-async def _stored_frames(services: Services, stored: pixels.StoredPixels, numbers: list[int]) -> list[bytes]:
+async def _stored_frames(services: Services, stored: stored_pixels.StoredPixels, numbers: list[int]) -> list[bytes]:
     """The frames as stored: read right here when small (a page-cache read costs less than a thread hop),
     in an I/O thread when large, and inflated in the CPU pool for deflated files."""
     arguments = (str(stored.path), stored.frame_index_json, numbers)
     if stored.frame_index.inflated:
-        return await asyncio.get_running_loop().run_in_executor(services.cpu_pool, cpu_work.stored_frames, *arguments)
+        return await asyncio.get_running_loop().run_in_executor(services.cpu_pool, pixel_jobs.stored_frames, *arguments)
     if sum(stored.frame_index.size(number) for number in numbers) <= INLINE_READ_BYTES:
-        return cpu_work.stored_frames(*arguments)
-    return await asyncio.get_running_loop().run_in_executor(services.io_pool, cpu_work.stored_frames, *arguments)
+        return pixel_jobs.stored_frames(*arguments)
+    return await asyncio.get_running_loop().run_in_executor(services.io_pool, pixel_jobs.stored_frames, *arguments)

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..dicom.extended_values import TagSpec, tag_value
-from ..storage import index, tag_values
-from ..storage.tag_values import TagLevel, TagValue
+from ...dicom.extended_values import TagSpec, tag_value
+from ...storage import index, tag_values
+from ...storage.tag_values import TagLevel, TagValue
 
 
 def spec_of(tag: Row) -> TagSpec:

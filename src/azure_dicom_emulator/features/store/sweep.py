@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from ..storage import index
-from .services import Services
+from ...storage import index
+from ..services import Services
 
 log = logging.getLogger(__name__)
 # A file is published moments before its row commits; younger files may belong to a live request.

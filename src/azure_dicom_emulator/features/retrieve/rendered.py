@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from ..dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_rendered, negotiate_rendered_leniently
-from ..dicom.pixel_errors import RenderError, TranscodeError
-from ..errors import FRAME_NOT_FOUND, BadRequest, NotAcceptable, NotFound
-from . import cpu_work, pixels
+from ...dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_rendered, negotiate_rendered_leniently
+from ...dicom.pixel_errors import RenderError, TranscodeError
+from ...errors import FRAME_NOT_FOUND, BadRequest, NotAcceptable, NotFound
+from ..scope import Scope
+from ..services import Services
+from ..uids import require_valid
+from . import pixel_jobs, stored_pixels
 from .frames import INVALID_FRAMES, parse_frame_numbers
-from .retrieve import MAX_TRANSCODE_BYTES
-from .scope import Scope
-from .services import Services
-from .uids import require_valid
+from .instances import MAX_TRANSCODE_BYTES
 
 INVALID_QUALITY = "Image quality must be between 1 and 100 inclusive"
 TOO_LARGE = "Requested DICOM instance size is above the supported limit of {limit} for rendering."
@@ -55,7 +55,7 @@ async def rendered(
     except BadAcceptError as exc:
         raise BadRequest(str(exc)) from exc
     level = _quality(quality)
-    stored = await pixels.load(services, scope, study_uid, series_uid, sop_uid)
+    stored = await stored_pixels.load(services, scope, study_uid, series_uid, sop_uid)
     if stored.size > MAX_TRANSCODE_BYTES:
         raise NotAcceptable(TOO_LARGE.format(limit=MAX_TRANSCODE_BYTES))
     if stored.frame_index.count == 0:
@@ -65,7 +65,7 @@ async def rendered(
     try:
         data = await loop.run_in_executor(
             services.pixel_pool,
-            cpu_work.render_frame,
+            pixel_jobs.render_frame,
             str(stored.path),
             stored.frame_index_json,
             number,

@@ -6,12 +6,16 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-from ..errors import NotFound
-from ..storage import operations
-from .scope import Scope
-from .services import Services
+from ...errors import NotFound
+from ...storage import operations
+from ..scope import Scope
+from ..services import Services
 
 REINDEX = "reindex"
+
+
+class LostOwnership(RuntimeError):
+    """Another worker took the operation over (our lease ran out); the batch in progress is rolled back."""
 
 
 def operation_url(scope: Scope, operation_id: str) -> str:

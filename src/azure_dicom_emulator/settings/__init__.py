@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .features.events.config import SINKS, SinkConfig, check_unique_names
+from .event_sinks import SINKS, SinkConfig, check_unique_names
 
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024**3
 # Azure-shaped defaults for the events' topic and the service host in their subject (spec §12).

@@ -4,7 +4,7 @@ Importing pydicom imports numpy, Pillow, the pylibjpeg codecs (for its pixel bac
 (to download its sample files): about 28 MB in every process, though parsing headers, building
 metadata, searching and sending stored bytes need none of them. A process that leaves them out
 before pydicom is imported gets pydicom without pixel backends, so it must not decode, transcode
-or render; that work runs in processes that keep them (``features.services``).
+or render; that work runs in processes that keep them (``wiring.build_services``).
 """
 
 from __future__ import annotations

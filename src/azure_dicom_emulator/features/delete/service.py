@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..errors import resource_not_found
-from ..storage import index
-from . import changes
-from .scope import Scope
-from .services import Services
-from .uids import normalized, require_valid
+from ...errors import resource_not_found
+from ...storage import index
+from .. import change_log
+from ..scope import Scope
+from ..services import Services
+from ..uids import normalized, require_valid
 
 
 async def delete(
@@ -28,7 +28,7 @@ async def delete(
         )
         if not rows:
             raise resource_not_found(series_uid, sop_uid)
-        await changes.record(
+        await change_log.record(
             conn,
             services,
             scope,

@@ -12,11 +12,12 @@ import json
 
 from sqlalchemy import Row
 
-from ..dicom.extended_values import tag_value
-from ..storage import operations, reindexing, tag_values
-from ..storage.tag_values import TagStatus, TagValue
-from .services import Services
-from .tag_indexing import IndexedInstance, owner_of, spec_of
+from ...dicom.extended_values import tag_value
+from ...storage import operations, reindexing, tag_values
+from ...storage.tag_values import TagStatus, TagValue
+from ..operations import LostOwnership
+from ..services import Services
+from .indexing import IndexedInstance, owner_of, spec_of
 
 
 async def run_batch(services: Services, operation: Row, owner: str) -> bool:
@@ -46,10 +47,6 @@ async def run_batch(services: Services, operation: Row, owner: str) -> bool:
         if not recorded:
             raise LostOwnership(operation.operation_id)
     return finished
-
-
-class LostOwnership(RuntimeError):
-    """Another worker took the operation over (our lease ran out); this batch is rolled back."""
 
 
 async def _index(conn, tags: list[Row], rows: list[Row]) -> None:  # noqa: ANN001

@@ -10,14 +10,14 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from ..dicom import store_response as codes
-from ..dicom.dicom_json import dataset_to_dicom_json, string_values
-from ..dicom.extended_values import TagSpec, tag_value
-from ..dicom.frames import NO_FRAMES, FrameIndex, index_frames, native_frames
-from ..dicom.index_values import SERIES_COLUMNS, STUDY_COLUMNS, index_values
-from ..dicom.part10 import NotPart10Error, Part10Header, file_view, read_header
-from ..dicom.query_attributes import returned_attributes
-from ..dicom.validation import (
+from ...dicom import store_response as codes
+from ...dicom.dicom_json import dataset_to_dicom_json, string_values
+from ...dicom.extended_values import TagSpec, tag_value
+from ...dicom.frames import NO_FRAMES, FrameIndex, index_frames, native_frames
+from ...dicom.index_values import SERIES_COLUMNS, STUDY_COLUMNS, index_values
+from ...dicom.part10 import NotPart10Error, Part10Header, file_view, read_header
+from ...dicom.query_attributes import returned_attributes
+from ...dicom.validation import (
     SERIES_INSTANCE_UID,
     SOP_CLASS_UID,
     SOP_INSTANCE_UID,

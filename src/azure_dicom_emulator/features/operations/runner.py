@@ -12,16 +12,25 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 
-from ..storage import operations
-from . import reindex
-from .events.runner import wait
-from .operations import REINDEX
-from .services import Services
+from sqlalchemy import Row
+
+from ...runtime.background import wait
+from ...storage import operations
+from ..services import Services
+from .records import LostOwnership
 
 log = logging.getLogger(__name__)
-_RUNNERS = {REINDEX: reindex.run_batch}
+BatchRunner = Callable[[Services, Row, str], Awaitable[bool]]
+"""Runs the next batch of an operation for an owner; True when the operation is finished (or no longer ours)."""
+_RUNNERS: dict[str, BatchRunner] = {}
 MAX_BATCH_FAILURES = 3
+
+
+def register(operation_type: str, run_batch: BatchRunner) -> None:
+    """Makes every runner run operations of ``operation_type`` with ``run_batch``."""
+    _RUNNERS[operation_type] = run_batch
 
 
 class OperationRunner:
@@ -76,7 +85,7 @@ class OperationRunner:
                 if await run_batch(self.services, current, self.owner):
                     return True
                 failures = 0
-            except reindex.LostOwnership:
+            except LostOwnership:
                 return True
             except Exception:
                 failures += 1
@@ -85,7 +94,7 @@ class OperationRunner:
                     await self._fail(current)
                     return True
 
-    async def _fail(self, current) -> None:  # noqa: ANN001
+    async def _fail(self, current: Row) -> None:
         """Ends an operation that keeps failing as ``failed``, keeping its last checkpoint."""
         lease = self.services.settings.operation_lease_seconds
         async with self.services.db.write() as conn:

@@ -19,17 +19,17 @@ from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 
-from ..dicom import store_response as codes
-from ..dicom.extended_values import TagSpec
-from ..dicom.part10 import HEAD_LENGTH, stored_head
-from ..dicom.store_response import FailedInstance, StoredInstance, store_response
-from ..storage import index, tag_values
-from ..storage.blobs import instance_key
-from . import changes as change_log
-from .inspect import Inspection, inspect_staged
-from .scope import Scope
-from .services import Services
-from .tag_indexing import IndexedInstance, index_instances, spec_of
+from ...dicom import store_response as codes
+from ...dicom.extended_values import TagSpec
+from ...dicom.part10 import HEAD_LENGTH, stored_head
+from ...dicom.store_response import FailedInstance, StoredInstance, store_response
+from ...storage import index, tag_values
+from ...storage.blobs import instance_key
+from .. import change_log as change_log
+from ..extended_query_tags.indexing import IndexedInstance, index_instances, spec_of
+from ..scope import Scope
+from ..services import Services
+from .examination import Inspection, inspect_staged
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 200

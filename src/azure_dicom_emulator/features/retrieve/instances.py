@@ -6,14 +6,14 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_resource
-from ..dicom.pixel_errors import TranscodeError
-from ..errors import BadRequest, NotAcceptable, resource_not_found
-from ..storage import index
-from . import cpu_work
-from .scope import Scope
-from .services import Services
-from .uids import normalized, require_valid
+from ...dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_resource
+from ...dicom.pixel_errors import TranscodeError
+from ...errors import BadRequest, NotAcceptable, resource_not_found
+from ...storage import index
+from ..scope import Scope
+from ..services import Services
+from ..uids import normalized, require_valid
+from . import pixel_jobs
 
 ANY_TRANSFER_SYNTAX = "*"
 MAX_TRANSCODE_BYTES = 104857600
@@ -87,7 +87,7 @@ async def _transcode(services: Services, path: Path, size: int, target: str) -> 
     require_transcodable_size(size)
     loop = asyncio.get_running_loop()
     try:
-        data = await loop.run_in_executor(services.pixel_pool, cpu_work.transcode_file, str(path), target)
+        data = await loop.run_in_executor(services.pixel_pool, pixel_jobs.transcode_file, str(path), target)
     except TranscodeError as exc:
         raise NotAcceptable(TRANSCODE_FAILED) from exc
     return InstancePayload(target, len(data), data=data)

@@ -10,13 +10,13 @@ import functools
 import pydicom
 from pydicom.dataset import Dataset
 
-from ..dicom.frames import header_of, load_index, read_frame
-from ..storage.blobs import RangeReader
+from ...dicom.frames import header_of, load_index, read_frame
+from ...storage.blobs import RangeReader
 
 
 def transcode_file(path: str, target: str) -> bytes:
     """The Part 10 file at ``path`` re-encoded in ``target`` (see dicom.transcode)."""
-    from ..dicom.transcode import transcode
+    from ...dicom.transcode import transcode
 
     with open(path, "rb") as fp:
         return transcode(fp.read(), target)
@@ -24,8 +24,8 @@ def transcode_file(path: str, target: str) -> bytes:
 
 def index_file(path: str) -> str:
     """The frame index of the Part 10 file at ``path``, as JSON (for rows stored before frames were indexed)."""
-    from ..dicom.part10 import file_view, read_header
-    from .inspect import frame_index_of
+    from ...dicom.part10 import file_view, read_header
+    from ..store.examination import frame_index_of
 
     with open(path, "rb") as fp, file_view(fp) as view:
         return frame_index_of(path, view, read_header(fp, view)).to_json()
@@ -43,7 +43,7 @@ def stored_frames(path: str, index_json: str, numbers: list[int]) -> list[bytes]
 
 def transcode_frames(path: str, index_json: str, numbers: list[int], source: str, target: str) -> list[bytes]:
     """The frames ``numbers`` of the file, each re-encoded from ``source`` to ``target`` (see dicom.transcode)."""
-    from ..dicom.transcode import transcode_frame
+    from ...dicom.transcode import transcode_frame
 
     index = load_index(index_json)
     header = _header(path, index_json)
@@ -53,8 +53,8 @@ def transcode_frames(path: str, index_json: str, numbers: list[int], source: str
 
 def render_frame(path: str, index_json: str, number: int, source: str, media_type: str, quality: int) -> bytes:
     """Frame ``number`` of the file rendered as a ``media_type`` image (see dicom.render)."""
-    from ..dicom.render import render
-    from ..dicom.transcode import decode_frame
+    from ...dicom.render import render
+    from ...dicom.transcode import decode_frame
 
     index = load_index(index_json)
     header = _header(path, index_json)

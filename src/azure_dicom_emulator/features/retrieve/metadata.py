@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import resource_not_found
-from ..storage import index
-from .scope import Scope
-from .services import Services
-from .uids import normalized, require_valid
+from ...errors import resource_not_found
+from ...storage import index
+from ..scope import Scope
+from ..services import Services
+from ..uids import normalized, require_valid
 
 
 @dataclass

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..dicom.frames import FrameIndex, load_index
-from ..errors import FRAME_NOT_FOUND, INSTANCE_NOT_FOUND, NotFound
-from ..storage import index
-from . import cpu_work
-from .scope import Scope
-from .services import Services
-from .uids import normalized
+from ...dicom.frames import FrameIndex, load_index
+from ...errors import FRAME_NOT_FOUND, INSTANCE_NOT_FOUND, NotFound
+from ...storage import index
+from ..scope import Scope
+from ..services import Services
+from ..uids import normalized
+from . import pixel_jobs
 
 
 @dataclass
@@ -46,5 +46,5 @@ async def load(services: Services, scope: Scope, study_uid: str, series_uid: str
     index_json = row.frame_index
     if index_json is None:
         loop = asyncio.get_running_loop()
-        index_json = await loop.run_in_executor(services.cpu_pool, cpu_work.index_file, str(path))
+        index_json = await loop.run_in_executor(services.cpu_pool, pixel_jobs.index_file, str(path))
     return StoredPixels(path, row.size, row.transfer_syntax_uid, load_index(index_json), index_json)

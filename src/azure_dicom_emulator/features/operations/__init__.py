@@ -1,0 +1,9 @@
+"""Long-running operations: their records as clients see them, and the runner that any worker uses to run them.
+
+A capability with an operation type registers the function that runs one batch of it (``register``).
+"""
+
+from .records import REINDEX, LostOwnership, operation_url
+from .runner import OperationRunner, register
+
+__all__ = ["REINDEX", "LostOwnership", "OperationRunner", "operation_url", "register"]

@@ -1,0 +1,54 @@
+"""The composition root: builds the objects a running emulator shares (database, blob store, pools, events).
+
+Features receive them as ``features.services.Services`` and never build them; this module, owned by
+``app``, is the one place that knows which concrete classes a configuration asks for.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor, ThreadPoolExecutor
+
+from .features import extended_query_tags, operations
+from .features.events.dispatcher import Dispatcher
+from .features.services import Services
+from .features.store import worker as store_worker
+from .runtime import allocator
+from .runtime.process_pool import ProcessPool
+from .settings import Settings
+from .storage.blobs import FileBlobStore
+from .storage.database import Database
+
+IO_THREADS = 4
+
+
+def build_services(settings: Settings) -> Services:
+    """Opens the database and blob store named by ``settings`` and creates the CPU worker pools.
+
+    Two pools of ``settings.effective_cpu_workers`` processes each: ``cpu_pool`` for the store
+    path's parsing and frame indexing, whose workers leave out the pixel libraries
+    (``runtime.pixel_library_exclusion``), and ``pixel_pool`` for decoding, transcoding and
+    rendering, whose workers start with the first such job and keep freed memory for the next
+    one (``runtime.allocator``). With no CPU workers, one thread pool does both.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    workers = settings.effective_cpu_workers
+    if workers > 0:
+        pool: Executor = ProcessPool(workers, initializer=store_worker.prepare)
+        pixel_pool: Executor = ProcessPool(workers, initializer=allocator.keep_freed_memory)
+    else:
+        pool = pixel_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")
+    return Services(
+        settings=settings,
+        db=Database(settings.effective_database_url),
+        blobs=FileBlobStore(settings.blob_dir),
+        cpu_pool=pool,
+        pixel_pool=pixel_pool,
+        io_pool=ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="blob-io"),
+        cpu_workers=workers,
+        events=Dispatcher(settings),
+    )
+
+
+def register_operations() -> None:
+    """Tells the operations runner how to run each type of operation."""
+    operations.register(operations.REINDEX, extended_query_tags.run_reindex_batch)
