@@ -425,7 +425,8 @@ def main(argv: list[str]) -> int:
                 "client); the server on the same 2 CPUs as the client.",
                 "- The index is loaded in-process through the emulator's own STOW code "
                 "(`features.store.service.store`: spooling, inspection in the worker pool, validation, files and "
-                "rows exactly as for a STOW-RS request), 50 instances per study (CT headers of about 100 elements, 16x16 pixels).",
+                "rows exactly as for a STOW-RS request), 50 instances per study (CT headers of about 100 elements, "
+                "16x16 pixels).",
             ],
         )
     if args.orthanc:
