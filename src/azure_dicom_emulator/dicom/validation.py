@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pydicom.charset import default_encoding
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
+from .core_attributes import CORE_ATTRIBUTES
 from .dicom_json import (
     BINARY_SIZES,
     BULK_VRS,
@@ -39,28 +40,12 @@ STUDY_INSTANCE_UID = 0x0020000D
 SERIES_INSTANCE_UID = 0x0020000E
 PATIENT_ID = 0x00100020
 
-INDEXED_TAGS = frozenset(
-    {
-        STUDY_INSTANCE_UID,
-        0x00100010,  # PatientName
-        PATIENT_ID,
-        0x00100030,  # PatientBirthDate
-        0x00080050,  # AccessionNumber
-        0x00080090,  # ReferringPhysicianName
-        0x00080020,  # StudyDate
-        0x00081030,  # StudyDescription
-        SERIES_INSTANCE_UID,
-        0x00080060,  # Modality
-        0x00400244,  # PerformedProcedureStepStartDate
-        0x00081090,  # ManufacturerModelName
-        SOP_INSTANCE_UID,
-    }
-)
+_INDEXED_VRS = {attribute.tag: attribute.vr for attribute in CORE_ATTRIBUTES.values() if attribute.held}
+INDEXED_TAGS = frozenset(_INDEXED_VRS)
 """The core searchable attributes (spec §5.2), ModalitiesInStudy aside (it is computed)."""
 
 _REQUIRED_UIDS = (SOP_CLASS_UID, STUDY_INSTANCE_UID, SERIES_INSTANCE_UID, SOP_INSTANCE_UID)
 _REQUIRED = frozenset({*_REQUIRED_UIDS, PATIENT_ID})
-_INDEXED_VRS = {tag: dictionary_VR(tag) for tag in INDEXED_TAGS}
 _NO_EXTRA: Mapping[int, str] = {}
 
 
