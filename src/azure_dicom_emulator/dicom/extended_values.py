@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .attribute_ids import is_private, path_of
 from .matching import date_key, date_time_key, person_name_key, person_name_words, text_key, time_key, words_column
-from .validation import minimal_value_problem
+from .value_rules import minimal_value_problem
 
 __all__ = ["KINDS", "NameValue", "TagSpec", "tag_value"]
 

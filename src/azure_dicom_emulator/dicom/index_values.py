@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
+from .attribute_ids import path_of
+from .core_attributes import CORE_ATTRIBUTES, Match, held_attributes
+from .levels import TagLevel
 from .matching import person_name_key, person_name_words, text_key, words_column
 
-STUDY_COLUMNS = {
-    "patient_id": "00100020",
-    "patient_name": "00100010",
-    "patient_birth_date": "00100030",
-    "referring_physician_name": "00080090",
-    "study_date": "00080020",
-    "study_description": "00081030",
-    "accession_number": "00080050",
+
+def _value_columns(level: TagLevel) -> dict[str, str]:
+    return {
+        attribute.column: path_of(attribute.tag)
+        for attribute in held_attributes(level)
+        if attribute.match is not Match.UID  # the row's own UID identifies it
+    }
+
+
+STUDY_COLUMNS = _value_columns(TagLevel.STUDY)
+"""Column -> metadata path of the values a study row holds besides its UID."""
+SERIES_COLUMNS = _value_columns(TagLevel.SERIES)
+"""Column -> metadata path of the values a series row holds besides its UID."""
+_KEYED = {
+    attribute.column: attribute
+    for attribute in CORE_ATTRIBUTES.values()
+    if attribute.held and attribute.match in (Match.TEXT, Match.PERSON_NAME)
 }
-SERIES_COLUMNS = {
-    "modality": "00080060",
-    "performed_procedure_step_start_date": "00400244",
-    "manufacturer_model_name": "00081090",
-}
-PERSON_NAME_COLUMNS = frozenset({"patient_name", "referring_physician_name"})
-"""Columns holding person names: they get a ``_key`` (case and accents ignored) and a ``_words`` column."""
-TEXT_KEY_COLUMNS = frozenset(
-    {"patient_id", "study_description", "accession_number", "modality", "manufacturer_model_name"}
-)
-"""Columns matched case-insensitively: they get a ``_key`` column."""
 _PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
 
 
@@ -51,11 +52,14 @@ def match_keys(values: dict[str, str | None]) -> dict[str, str | None]:
     """`values` with the matching-key columns of its text and person-name columns added (None for None)."""
     keyed = dict(values)
     for name, value in values.items():
-        if name in TEXT_KEY_COLUMNS:
-            keyed[name + "_key"] = None if value is None else text_key(value)
-        elif name in PERSON_NAME_COLUMNS:
-            keyed[name + "_key"] = None if value is None else person_name_key(value)
-            keyed[name + "_words"] = None if value is None else words_column(person_name_words(value))
+        attribute = _KEYED.get(name)
+        if attribute is None:
+            continue
+        if attribute.match is Match.TEXT:
+            keyed[attribute.key_column] = None if value is None else text_key(value)
+        else:
+            keyed[attribute.key_column] = None if value is None else person_name_key(value)
+            keyed[attribute.words_column] = None if value is None else words_column(person_name_words(value))
     return keyed
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 
 from .attribute_ids import parse_attribute_id, path_of
+from .core_attributes import held_attributes
+from .levels import TagLevel
 
 __all__ = ["ALL", "KEPT", "V1_DEFAULTS", "V2_DEFAULTS", "returned_attributes"]
 
@@ -20,19 +22,9 @@ def _tags(*keywords: str) -> frozenset[int]:
 
 
 V2_DEFAULTS = {
-    "study": _tags(
-        "StudyInstanceUID",
-        "StudyDate",
-        "StudyDescription",
-        "AccessionNumber",
-        "ReferringPhysicianName",
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-    ),
-    "series": _tags("SeriesInstanceUID", "Modality", "PerformedProcedureStepStartDate", "ManufacturerModelName"),
-    "instance": _tags("SOPInstanceUID"),
+    level.name.lower(): frozenset(attribute.tag for attribute in held_attributes(level)) for level in TagLevel
 }
+"""What v2 returns without includefield, by level: the core attributes the index holds (not ModalitiesInStudy)."""
 V1_DEFAULTS = {
     "study": _tags(
         "SpecificCharacterSet",

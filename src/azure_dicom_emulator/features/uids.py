@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..dicom.validation import is_valid_uid
+from ..dicom.value_rules import is_valid_uid
 from ..errors import INVALID_UID_MESSAGE, BadRequest
 
 

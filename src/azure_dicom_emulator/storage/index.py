@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Row, Select, bindparam, delete, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..dicom.index_values import PERSON_NAME_COLUMNS, STUDY_COLUMNS
+from ..dicom.core_attributes import Match, held_attributes
+from ..dicom.levels import TagLevel
 from .database import Database
 from .person_name_words import delete_person_name_words, replace_person_name_words
 from .schema import change_feed, counter, extended_query_tag_error, instance, partition, series, study
@@ -22,6 +23,9 @@ from .upsert import bound, coalescing_upsert, insert_statement
 
 InstanceId = tuple[str, str, str]
 _CHANGE_FEED_LOCK_ID = 0x43464545
+_STUDY_PERSON_NAMES = [
+    attribute for attribute in held_attributes(TagLevel.STUDY) if attribute.match is Match.PERSON_NAME
+]
 
 
 class ChangeAction(IntEnum):
@@ -101,9 +105,9 @@ async def upsert_study(conn: AsyncConnection, partition_key: int, study_uid: str
     row = {"partition_key": partition_key, "study_uid": study_uid, **values}
     study_key = (await conn.execute(statement, bound(row))).scalar_one()
     names = [
-        (int(STUDY_COLUMNS[name], 16), study_key, words)
-        for name in PERSON_NAME_COLUMNS
-        if (words := values.get(name + "_words")) is not None
+        (attribute.tag, study_key, words)
+        for attribute in _STUDY_PERSON_NAMES
+        if (words := values.get(attribute.words_column)) is not None
     ]
     if names:
         await replace_person_name_words(conn, names)
@@ -304,8 +308,8 @@ async def delete_instances(
         .returning(study.c.study_key)
     )
     deleted_study_keys = list(deleted_studies.scalars())
-    for name in PERSON_NAME_COLUMNS:
-        await delete_person_name_words(conn, int(STUDY_COLUMNS[name], 16), deleted_study_keys)
+    for attribute in _STUDY_PERSON_NAMES:
+        await delete_person_name_words(conn, attribute.tag, deleted_study_keys)
     await delete_owned_values(conn, keys, deleted_series_keys, deleted_study_keys)
     return rows
 

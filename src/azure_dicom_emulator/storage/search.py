@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..dicom.core_attributes import held_attributes
 from .database import InlineStatements, fetch_all
 from .schema import instance, person_name_word, series, study
 from .tag_values import VALUE_TABLES, TagLevel
@@ -174,30 +175,25 @@ def _word_prefixes(shape: tuple, value: Callable[[int], BindParameter]) -> Colum
     return owner.in_(matching)
 
 
+def _held_columns(level: TagLevel) -> list[ColumnElement]:
+    """The columns of the core attributes the rows of ``level`` hold (see dicom.core_attributes)."""
+    return [_TABLES[level].c[attribute.column] for attribute in held_attributes(level)]
+
+
 _STUDY_COLUMNS = [
     study.c.study_key,
-    study.c.study_uid,
-    study.c.patient_id,
-    study.c.patient_name,
-    study.c.patient_birth_date,
-    study.c.referring_physician_name,
-    study.c.study_date,
-    study.c.study_description,
-    study.c.accession_number,
+    *_held_columns(TagLevel.STUDY),
     study.c.attributes.label("study_attributes"),
 ]
 _SERIES_COLUMNS = [
     series.c.series_key,
-    series.c.series_uid,
-    series.c.modality,
-    series.c.performed_procedure_step_start_date,
-    series.c.manufacturer_model_name,
+    *_held_columns(TagLevel.SERIES),
     series.c.attributes.label("series_attributes"),
 ]
 _INSTANCE_COLUMNS = [
     instance.c.instance_key,
-    instance.c.sop_uid,
-    instance.c.sop_class_uid,
+    *_held_columns(TagLevel.INSTANCE),
+    instance.c.sop_class_uid,  # returned from the index, not searchable
     instance.c.version,
     instance.c.attributes.label("instance_attributes"),
 ]

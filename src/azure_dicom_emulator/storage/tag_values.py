@@ -14,6 +14,7 @@ from sqlalchemy import Row, Table, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..dicom.extended_values import KINDS
+from ..dicom.levels import TagLevel  # its numbers are stored in extended_query_tag.level
 from .person_name_words import delete_person_name_words, replace_person_name_words
 from .schema import (
     extended_query_tag,
@@ -27,14 +28,6 @@ from .schema import (
 from .upsert import insert_statement
 
 _TAG_SET_LOCK_ID = 0x45515453  # taken shared by stores, exclusively by a change of the tag set
-
-
-class TagLevel(IntEnum):
-    """The level whose rows an extended query tag's values belong to."""
-
-    STUDY = 0
-    SERIES = 1
-    INSTANCE = 2
 
 
 class TagStatus(IntEnum):

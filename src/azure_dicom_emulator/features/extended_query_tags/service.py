@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from sqlalchemy import Row
 
 from ...dicom.attribute_ids import dictionary_vrs, is_private, is_private_creator, parse_attribute_id, path_of
+from ...dicom.core_attributes import CORE_ATTRIBUTES
 from ...dicom.extended_values import KINDS
-from ...dicom.validation import minimal_value_problem
+from ...dicom.value_rules import minimal_value_problem
 from ...errors import BadRequest, Conflict, NotFound, ServiceError
 from ...storage import operations, reindexing, tag_values
 from ...storage.tag_values import TagLevel, TagStatus
 from .. import partitions
 from ..operations import REINDEX, operation_url
 from ..operations.records import iso_utc
-from ..query.attributes import CORE_ATTRIBUTES
 from ..scope import Scope
 from ..services import Services
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
+from ...dicom.core_attributes import MODALITIES_IN_STUDY, held_attributes
 from ...dicom.query_attributes import ALL, V1_DEFAULTS, V2_DEFAULTS
 from ...storage.tag_values import TagLevel
 
@@ -30,38 +30,6 @@ class Resource(Enum):
         return self.value[1]
 
 
-@dataclass(frozen=True)
-class CoreAttribute:
-    """A searchable attribute held in the study, series or instance table."""
-
-    tag: int
-    level: TagLevel
-    vr: str
-    column: str
-
-
-CORE_ATTRIBUTES = {
-    attribute.tag: attribute
-    for attribute in (
-        CoreAttribute(0x0020000D, TagLevel.STUDY, "UI", "study_uid"),
-        CoreAttribute(0x00100010, TagLevel.STUDY, "PN", "patient_name"),
-        CoreAttribute(0x00100020, TagLevel.STUDY, "LO", "patient_id"),
-        CoreAttribute(0x00100030, TagLevel.STUDY, "DA", "patient_birth_date"),
-        CoreAttribute(0x00080050, TagLevel.STUDY, "SH", "accession_number"),
-        CoreAttribute(0x00080090, TagLevel.STUDY, "PN", "referring_physician_name"),
-        CoreAttribute(0x00080020, TagLevel.STUDY, "DA", "study_date"),
-        CoreAttribute(0x00081030, TagLevel.STUDY, "LO", "study_description"),
-        CoreAttribute(0x00080061, TagLevel.STUDY, "CS", "modality"),  # ModalitiesInStudy: any series' Modality
-        CoreAttribute(0x0020000E, TagLevel.SERIES, "UI", "series_uid"),
-        CoreAttribute(0x00080060, TagLevel.SERIES, "CS", "modality"),
-        CoreAttribute(0x00400244, TagLevel.SERIES, "DA", "performed_procedure_step_start_date"),
-        CoreAttribute(0x00081090, TagLevel.SERIES, "LO", "manufacturer_model_name"),
-        CoreAttribute(0x00080018, TagLevel.INSTANCE, "UI", "sop_uid"),
-    )
-}
-"""The core searchable attributes (spec §5.2), by tag."""
-
-MODALITIES_IN_STUDY = 0x00080061
 NUMBER_OF_STUDY_RELATED_SERIES = 0x00201206
 NUMBER_OF_STUDY_RELATED_INSTANCES = 0x00201208
 NUMBER_OF_SERIES_RELATED_INSTANCES = 0x00201209
@@ -72,18 +40,15 @@ COMPUTED = {
 }
 """Attributes computed from the index, returned when filtered on or included."""
 
+_NOT_SEARCHABLE = {TagLevel.INSTANCE: {0x00080016: "sop_class_uid"}}  # SOPClassUID
 INDEXED = {
-    TagLevel.STUDY: {
-        attribute.tag: attribute.column
-        for attribute in CORE_ATTRIBUTES.values()
-        if attribute.level == TagLevel.STUDY and attribute.tag != MODALITIES_IN_STUDY
-    },
-    TagLevel.SERIES: {
-        attribute.tag: attribute.column for attribute in CORE_ATTRIBUTES.values() if attribute.level == TagLevel.SERIES
-    },
-    TagLevel.INSTANCE: {0x00080018: "sop_uid", 0x00080016: "sop_class_uid"},
+    level: {
+        **{attribute.tag: attribute.column for attribute in held_attributes(level)},
+        **_NOT_SEARCHABLE.get(level, {}),
+    }
+    for level in TagLevel
 }
-"""Attributes whose values the index holds, by level: tag -> column."""
+"""Attributes whose values the index holds, by level: tag -> column (the core attributes held and SOPClassUID)."""
 
 
 def default_tags(levels: tuple[TagLevel, ...], api_version: int, include_all: bool) -> set[int]:

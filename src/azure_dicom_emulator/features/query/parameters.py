@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 
 from ...dicom import matching
 from ...dicom.attribute_ids import name_of, parse_attribute_id
+from ...dicom.core_attributes import CORE_ATTRIBUTES, MODALITIES_IN_STUDY
 from ...dicom.extended_values import KINDS
 from ...errors import BadRequest
 from ...storage import search as conditions
 from ...storage.tag_values import TagLevel, TagStatus
 from ..paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, integer_parameter, invalid_parameter
-from .attributes import CORE_ATTRIBUTES, MODALITIES_IN_STUDY, Resource
+from .attributes import Resource
 
 _RESERVED = ("limit", "offset", "fuzzymatching", "includefield")
 _LONG = re.compile(r"[+-]?[0-9]+")
@@ -123,6 +124,8 @@ class QueryTag:
     level: TagLevel
     vr: str
     column: str | None = None
+    key_column: str | None = None
+    words_column: str | None = None
     tag_key: int | None = None
     path: str | None = None
     enabled: bool = True
@@ -133,7 +136,14 @@ def queryable_tags(resource: Resource, extended_tags: list) -> list[QueryTag]:
     """The core attributes and the ready extended query tags queryable on ``resource``."""
     levels = resource.filter_levels
     found = [
-        QueryTag(attribute.tag, attribute.level, attribute.vr, column=attribute.column)
+        QueryTag(
+            attribute.tag,
+            attribute.level,
+            attribute.vr,
+            column=attribute.column,
+            key_column=attribute.key_column,
+            words_column=attribute.words_column,
+        )
         for attribute in CORE_ATTRIBUTES.values()
         if attribute.level in levels
     ]
@@ -203,7 +213,7 @@ def _condition(query_tag: QueryTag, key: str, value: str, fuzzy: bool) -> condit
     if vr == "PN":
         if fuzzy:
             return _fuzzy(query_tag, key, value)
-        column = {"column": query_tag.column + "_key"} if query_tag.column else target
+        column = {"column": query_tag.key_column} if query_tag.key_column else target
         return conditions.Equals(level, matching.person_name_key(value), kind=kind, **column)
     if vr in ("DA", "DT", "TM"):
         return _date_or_time(query_tag, value, target, kind)
@@ -211,7 +221,7 @@ def _condition(query_tag: QueryTag, key: str, value: str, fuzzy: bool) -> condit
         return conditions.Equals(level, _number(query_tag, value), kind=kind, **target)
     if vr == "UI":
         return conditions.Equals(level, value.rstrip("\0"), kind=kind, **target)
-    column = {"column": query_tag.column + "_key"} if query_tag.column else target
+    column = {"column": query_tag.key_column} if query_tag.key_column else target
     return conditions.Equals(level, matching.text_key(value), kind=kind, **column)
 
 
@@ -222,10 +232,8 @@ def _fuzzy(query_tag: QueryTag, key: str, value: str) -> conditions.Condition:
     if not words:
         return conditions.Nothing()
     pattern = matching.fuzzy_pattern(value) if len(words) > 1 else None  # the word index matches one word alone
-    if query_tag.column:
-        return conditions.WordPrefixes(
-            query_tag.level, query_tag.tag, words[0], pattern, column=query_tag.column + "_words"
-        )
+    if query_tag.words_column:
+        return conditions.WordPrefixes(query_tag.level, query_tag.tag, words[0], pattern, column=query_tag.words_column)
     return conditions.WordPrefixes(query_tag.level, query_tag.tag, words[0], pattern, tag_key=query_tag.tag_key)
 
 

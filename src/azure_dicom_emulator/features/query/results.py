@@ -9,22 +9,20 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...dicom.attribute_ids import path_of
+from ...dicom.core_attributes import CORE_ATTRIBUTES, MODALITIES_IN_STUDY
 from ...dicom.index_values import person_name_json
 from ...dicom.query_attributes import KEPT
 from ...storage import search as queries
 from ...storage.tag_values import TagLevel
 from .attributes import (
     COMPUTED,
-    CORE_ATTRIBUTES,
     INDEXED,
-    MODALITIES_IN_STUDY,
     NUMBER_OF_SERIES_RELATED_INSTANCES,
     NUMBER_OF_STUDY_RELATED_INSTANCES,
     NUMBER_OF_STUDY_RELATED_SERIES,
 )
 
 _KEY_COLUMNS = {TagLevel.STUDY: "study_key", TagLevel.SERIES: "series_key", TagLevel.INSTANCE: "instance_key"}
-_SOP_CLASS_UID = 0x00080016
 
 
 def _vr_of(tag: int) -> str:

@@ -6,18 +6,18 @@ import json
 from dataclasses import dataclass, field
 
 from ...dicom.attribute_ids import parse_attribute_id
+from ...dicom.core_attributes import CORE_ATTRIBUTES
 from ...storage import search as queries
 from ...storage import tag_values
-from ...storage.tag_values import TagLevel
 from ..scope import Scope
 from ..services import Services
 from ..uids import normalized, require_valid
-from .attributes import CORE_ATTRIBUTES, Resource, default_tags
+from .attributes import Resource, default_tags
 from .parameters import QueryOptions, parse_filters, parse_include_fields, queryable_tags, reject_repeated_keys
 from .results import build_datasets
 
-STUDY_INSTANCE_UID = 0x0020000D
-SERIES_INSTANCE_UID = 0x0020000E
+_STUDY_UID = CORE_ATTRIBUTES[0x0020000D]  # StudyInstanceUID, the implicit filter of study-scoped routes
+_SERIES_UID = CORE_ATTRIBUTES[0x0020000E]  # SeriesInstanceUID, that of series-scoped routes
 
 
 @dataclass
@@ -49,11 +49,13 @@ async def search(
         parsed = parse_filters(options.filters, queryable_tags(resource, extended), options.fuzzy)
         route_conditions = []
         if study_uid is not None:
-            route_conditions.append(queries.Equals(TagLevel.STUDY, normalized(study_uid), column="study_uid"))
-            parsed.tags.append(STUDY_INSTANCE_UID)
+            route_conditions.append(queries.Equals(_STUDY_UID.level, normalized(study_uid), column=_STUDY_UID.column))
+            parsed.tags.append(_STUDY_UID.tag)
         if series_uid is not None:
-            route_conditions.append(queries.Equals(TagLevel.SERIES, normalized(series_uid), column="series_uid"))
-            parsed.tags.append(SERIES_INSTANCE_UID)
+            route_conditions.append(
+                queries.Equals(_SERIES_UID.level, normalized(series_uid), column=_SERIES_UID.column)
+            )
+            parsed.tags.append(_SERIES_UID.tag)
         include_all, included = parse_include_fields(options.include_fields)
         tags = default_tags(resource.filter_levels, scope.api_version, include_all) | included | set(parsed.tags)
         rows = await queries.search(
