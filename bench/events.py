@@ -38,7 +38,8 @@ import servers  # noqa: E402
 import testdata  # noqa: E402
 import workloads  # noqa: E402
 
-from tests.events import Azurite, QueueReader, free_port  # noqa: E402
+from harness.azurite import Azurite, QueueReader  # noqa: E402
+from harness.loopback import free_port  # noqa: E402
 
 WORK_DIR = BENCH_DIR / "work" / "events"
 DATA_DIR = BENCH_DIR / "work" / "data"

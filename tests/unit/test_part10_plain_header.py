@@ -16,7 +16,7 @@ from azure_dicom_emulator.dicom import part10
 from azure_dicom_emulator.dicom.dicom_json import dataset_to_dicom_json
 from azure_dicom_emulator.dicom.validation import validate_instance
 
-from ..pixel_samples import GENERATED, SAMPLES_DIR
+from ..support.pixel_samples import GENERATED, SAMPLES_DIR
 
 
 def _every_file() -> list[tuple[str, bytes]]:
