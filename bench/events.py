@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from multiprocessing.queues import Queue
 from pathlib import Path
 
 from aiohttp import web
@@ -87,7 +88,7 @@ def latencies(events: list[dict], arrivals: list[float]) -> list[float]:
     ]
 
 
-def listen_webhook(port: int, expected: int, results) -> None:  # noqa: ANN001
+def listen_webhook(port: int, expected: int, results: Queue) -> None:
     """A webhook endpoint (aiohttp, in a process of its own) that answers Event Grid's handshake and, once
     ``expected`` events arrived, sends back their latencies."""
     events: list[dict] = []
@@ -124,7 +125,7 @@ def listen_webhook(port: int, expected: int, results) -> None:  # noqa: ANN001
     asyncio.run(serve())
 
 
-def listen_queue(connection_string: str, queue_name: str, expected: int, results) -> None:  # noqa: ANN001
+def listen_queue(connection_string: str, queue_name: str, expected: int, results: Queue) -> None:
     """A reader polling the queue (in a process of its own); sends back the latencies of ``expected`` events."""
     reader = QueueReader(connection_string, queue_name, keep=True)
     results.put("ready")
@@ -221,7 +222,14 @@ def percentile(samples: list[float], cut: int) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[cut - 1]
 
 
-def report(args, plain, sinks, webhook_ms, queue_ms, cpu) -> str:  # noqa: ANN001
+def report(
+    args: argparse.Namespace,
+    plain: list[float],
+    sinks: list[float],
+    webhook_ms: list[float],
+    queue_ms: list[float],
+    cpu: dict[str, list[float]],
+) -> str:
     plain_median, sinks_median = statistics.median(plain), statistics.median(sinks)
     ratio = sinks_median / plain_median
     rows = [

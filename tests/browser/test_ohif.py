@@ -48,7 +48,7 @@ class _SinglePageHandler(SimpleHTTPRequestHandler):
 
     config = b""
 
-    def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/app-config.js":
             body = self.config

@@ -51,7 +51,7 @@ class Receiver:
             def log_message(self, *args) -> None:  # quiet
                 pass
 
-            def do_OPTIONS(self) -> None:  # noqa: N802
+            def do_OPTIONS(self) -> None:
                 receiver._record("OPTIONS", dict(self.headers), None)
                 self.send_response(403 if receiver.validate == "refuse" else 200)
                 if receiver.validate != "refuse":
@@ -59,7 +59,7 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 receiver._record("POST", headers, body)

@@ -24,7 +24,6 @@ from .attributes import (
 )
 
 _KEY_COLUMNS = {TagLevel.STUDY: "study_key", TagLevel.SERIES: "series_key", TagLevel.INSTANCE: "instance_key"}
-_SOP_CLASS_UID = 0x00080016
 
 
 def _vr_of(tag: int) -> str:
