@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from multiprocessing.queues import Queue
 from pathlib import Path
 
 from aiohttp import web
@@ -38,7 +39,8 @@ import servers  # noqa: E402
 import testdata  # noqa: E402
 import workloads  # noqa: E402
 
-from tests.events import Azurite, QueueReader, free_port  # noqa: E402
+from harness.azurite import Azurite, QueueReader  # noqa: E402
+from harness.loopback import free_port  # noqa: E402
 
 WORK_DIR = BENCH_DIR / "work" / "events"
 DATA_DIR = BENCH_DIR / "work" / "data"
@@ -86,7 +88,7 @@ def latencies(events: list[dict], arrivals: list[float]) -> list[float]:
     ]
 
 
-def listen_webhook(port: int, expected: int, results) -> None:  # noqa: ANN001
+def listen_webhook(port: int, expected: int, results: Queue) -> None:
     """A webhook endpoint (aiohttp, in a process of its own) that answers Event Grid's handshake and, once
     ``expected`` events arrived, sends back their latencies."""
     events: list[dict] = []
@@ -123,7 +125,7 @@ def listen_webhook(port: int, expected: int, results) -> None:  # noqa: ANN001
     asyncio.run(serve())
 
 
-def listen_queue(connection_string: str, queue_name: str, expected: int, results) -> None:  # noqa: ANN001
+def listen_queue(connection_string: str, queue_name: str, expected: int, results: Queue) -> None:
     """A reader polling the queue (in a process of its own); sends back the latencies of ``expected`` events."""
     reader = QueueReader(connection_string, queue_name, keep=True)
     results.put("ready")
@@ -220,7 +222,14 @@ def percentile(samples: list[float], cut: int) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[cut - 1]
 
 
-def report(args, plain, sinks, webhook_ms, queue_ms, cpu) -> str:  # noqa: ANN001
+def report(
+    args: argparse.Namespace,
+    plain: list[float],
+    sinks: list[float],
+    webhook_ms: list[float],
+    queue_ms: list[float],
+    cpu: dict[str, list[float]],
+) -> str:
     plain_median, sinks_median = statistics.median(plain), statistics.median(sinks)
     ratio = sinks_median / plain_median
     rows = [

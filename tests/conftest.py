@@ -1,64 +1,12 @@
-"""Shared fixtures: generated datasets, database URLs (SQLite, and PostgreSQL when reachable)."""
+"""Shared fixtures: database URLs (SQLite, and PostgreSQL when reachable) and clients of the app in-process."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import os
-import uuid
-
 import pytest
+import pytest_asyncio
 
-POSTGRES_URL = os.environ.get("DICOM_EMULATOR_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-
-
-def _postgres_unavailable_reason() -> str | None:
-    try:
-        import asyncpg
-    except ImportError:
-        return "asyncpg is not installed"
-
-    async def probe() -> None:
-        conn = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""), timeout=3)
-        await conn.close()
-
-    try:
-        asyncio.run(probe())
-    except Exception as exc:  # any failure to connect means: skip, saying why
-        return f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}"
-    return None
-
-
-POSTGRES_SKIP_REASON = _postgres_unavailable_reason()
-
-
-def _run(coroutine_function, *args):
-    """Runs a coroutine to completion on its own loop in a helper thread (safe inside a running loop)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine_function(*args)).result()
-
-
-async def _admin(statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-def create_postgres_database() -> str:
-    """A new empty PostgreSQL database for one test; returns its SQLAlchemy URL."""
-    name = f"dicom_emulator_{uuid.uuid4().hex[:12]}"
-    _run(_admin, f'CREATE DATABASE "{name}"')
-    return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_postgres_database(url: str) -> None:
-    """Drops a database made by create_postgres_database."""
-    name = url.rsplit("/", 1)[1]
-    _run(_admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+from .support.app import running_app
+from .support.postgres import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -74,3 +22,27 @@ def database_url(request, tmp_path):
         yield url
     finally:
         drop_postgres_database(url)
+
+
+@pytest_asyncio.fixture(scope="session", params=["sqlite", "postgresql"])
+async def client(request, tmp_path_factory):
+    """A client of an app on each supported database, shared by the session's tests (they use fresh UIDs)."""
+    if request.param == "sqlite":
+        async with running_app(data_dir=tmp_path_factory.mktemp("data")) as client:
+            yield client
+        return
+    if POSTGRES_SKIP_REASON:
+        pytest.skip(POSTGRES_SKIP_REASON)
+    url = create_postgres_database()
+    try:
+        async with running_app(data_dir=tmp_path_factory.mktemp("data"), database_url=url) as client:
+            yield client
+    finally:
+        drop_postgres_database(url)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def partitioned_client(tmp_path_factory):
+    """A client of an app with data partitions enabled."""
+    async with running_app(data_dir=tmp_path_factory.mktemp("data"), partitions_enabled=True) as client:
+        yield client

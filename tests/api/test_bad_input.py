@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from azure_dicom_emulator.storage.schema import change_feed, instance, series, study
 
-from ..factories import make_dataset, multipart, to_bytes
-from .conftest import running_app
+from ..support.app import running_app
+from ..support.factories import make_dataset, multipart, to_bytes
 
 DICOM_JSON = "application/dicom+json"
 BOUNDARY = "test-boundary"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ..factories import make_dataset, multipart, to_bytes
-from .conftest import running_app
+from ..support.app import running_app
+from ..support.factories import make_dataset, multipart, to_bytes
 
 STOW = {
     "Accept": "application/dicom+json",

@@ -10,8 +10,8 @@ import pytest
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGBaseline8Bit, generate_uid
 
-from ..factories import make_dataset, multipart, to_bytes
-from ..pixel_samples import GENERATED, expected_frames, pixel_frames, read, sample_bytes
+from ..support.factories import make_dataset, multipart, to_bytes
+from ..support.pixel_samples import GENERATED, expected_frames, pixel_frames, read, sample_bytes
 from .test_retrieve import STOW, instance_path, parse_multipart
 
 OCTET_ANY = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'

@@ -7,7 +7,7 @@ import json
 import pytest
 from pydicom.uid import ImplicitVRLittleEndian, generate_uid
 
-from ..factories import make_dataset, multipart, to_bytes
+from ..support.factories import make_dataset, multipart, to_bytes
 
 DICOM_JSON = "application/dicom+json"
 MULTIPART = 'multipart/related; type="application/dicom"; boundary=test-boundary'
@@ -263,7 +263,7 @@ async def test_invalid_study_uid_in_url_is_400(client, uid):
 
 
 async def test_payload_over_limit_is_413_and_leaves_nothing(tmp_path):
-    from .conftest import running_app
+    from ..support.app import running_app
 
     async with running_app(data_dir=tmp_path, max_request_bytes=1000) as small:
         ds = make_dataset(rows=64, columns=64)
@@ -323,7 +323,7 @@ async def test_v2_invalid_attribute_is_dropped_from_metadata_with_202(client):
 
 async def test_cpu_work_in_threads_stores_the_same(tmp_path):
     """With DICOM_EMULATOR_CPU_WORKERS=0 uploads are examined in threads instead of worker processes."""
-    from .conftest import running_app
+    from ..support.app import running_app
 
     async with running_app(data_dir=tmp_path, cpu_workers=0) as threaded:
         ds = make_dataset(transfer_syntax=ImplicitVRLittleEndian)

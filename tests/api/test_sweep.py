@@ -14,8 +14,8 @@ from azure_dicom_emulator.storage import index
 from azure_dicom_emulator.storage.blobs import FileBlobStore, instance_key
 from azure_dicom_emulator.storage.schema import change_feed, instance, series, study
 
-from ..factories import make_dataset, multipart, to_bytes
-from .conftest import running_app
+from ..support.app import running_app
+from ..support.factories import make_dataset, multipart, to_bytes
 
 DICOM_JSON = "application/dicom+json"
 STOW = {"Accept": DICOM_JSON, "Content-Type": 'multipart/related; type="application/dicom"; boundary=test-boundary'}

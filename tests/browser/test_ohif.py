@@ -27,8 +27,10 @@ import pytest
 from PIL import Image
 from pydicom.uid import generate_uid
 
-from ..e2e.conftest import Server, free_port
-from ..factories import make_dataset, multipart, to_bytes
+from harness.loopback import free_port
+
+from ..support.factories import make_dataset, multipart, to_bytes
+from ..support.server import Server
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +48,7 @@ class _SinglePageHandler(SimpleHTTPRequestHandler):
 
     config = b""
 
-    def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/app-config.js":
             body = self.config

@@ -12,9 +12,11 @@ import pytest
 from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent
 
-from ..events import Azurite, QueueReader, Receiver, azurite_unavailable_reason, sequence_numbers, wait_until
-from ..factories import make_dataset, multipart, to_bytes
-from .conftest import Server, _executable
+from harness.azurite import Azurite, QueueReader, azurite_unavailable_reason
+
+from ..support.events import Receiver, sequence_numbers, wait_until
+from ..support.factories import make_dataset, multipart, to_bytes
+from ..support.server import Server, emulator_executable
 
 STOW = {
     "Accept": "application/dicom+json",
@@ -160,7 +162,7 @@ def test_two_workers_deliver_each_event_once(tmp_path, database_url, receiver):
 )
 def test_a_malformed_sink_configuration_stops_start_up_naming_the_field(tmp_path, events, field):
     result = subprocess.run(
-        [_executable(), "serve", "--port", "9", "--data-dir", str(tmp_path)],
+        [emulator_executable(), "serve", "--port", "9", "--data-dir", str(tmp_path)],
         env={"PATH": "/usr/bin:/bin", "DICOM_EMULATOR_EVENTS": events},
         capture_output=True,
         text=True,
@@ -174,7 +176,7 @@ def test_a_malformed_events_file_stops_start_up(tmp_path):
     path = tmp_path / "events.json"
     path.write_text('[{"type": "webhook", "url": "http://127.0.0.1:9/", "max_events_per_batch": 0}]')
     result = subprocess.run(
-        [_executable(), "serve", "--port", "9", "--data-dir", str(tmp_path), "--events-file", str(path)],
+        [emulator_executable(), "serve", "--port", "9", "--data-dir", str(tmp_path), "--events-file", str(path)],
         env={"PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,

@@ -11,7 +11,7 @@ import pytest
 from dicomweb_client import DICOMwebClient
 from PIL import Image
 
-from ..pixel_samples import GENERATED, PIXEL_SAMPLES, expected_frames, pixel_frames, read, sample_bytes
+from ..support.pixel_samples import GENERATED, PIXEL_SAMPLES, expected_frames, pixel_frames, read, sample_bytes
 from .test_roundtrip import _with_required_attributes
 
 CASES = [("sample", name) for name in PIXEL_SAMPLES] + [("generated", name) for name in sorted(GENERATED)]

@@ -16,9 +16,9 @@ import pytest
 from dicomweb_client import DICOMwebClient
 from pydicom.uid import generate_uid
 
-from ..conftest import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
-from ..factories import make_dataset, multipart, to_bytes
-from .conftest import Server
+from ..support.factories import make_dataset, multipart, to_bytes
+from ..support.postgres import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
+from ..support.server import Server
 
 DICOM_JSON = "application/dicom+json"
 STOW = {"Accept": DICOM_JSON, "Content-Type": 'multipart/related; type="application/dicom"; boundary=test-boundary'}

@@ -10,7 +10,8 @@ from aiohttp import web
 from azure_dicom_emulator.features.events.delivery import AZURE_HTTP_LOGGER, configure_logging
 from azure_dicom_emulator.features.events.storage_queue_target import StorageQueueTarget
 from azure_dicom_emulator.settings.event_sinks import StorageQueueSink
-from tests.events import AZURITE_KEY, free_port
+from harness.azurite import AZURITE_KEY
+from harness.loopback import free_port
 
 
 @pytest.fixture

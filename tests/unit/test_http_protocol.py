@@ -7,6 +7,7 @@ import os
 import socket
 
 import uvicorn
+from starlette.types import Receive, Scope, Send
 
 from azure_dicom_emulator.runtime.http_protocol import REQUEST_BODY_BUFFER_BYTES, BodyPieces, BufferedPiecesProtocol
 
@@ -25,7 +26,7 @@ async def test_a_body_larger_than_the_buffer_arrives_whole_through_a_slow_applic
     body = os.urandom(3 * REQUEST_BODY_BUFFER_BYTES + 12345)
     received: list[bytes] = []
 
-    async def app(scope, receive, send) -> None:  # noqa: ANN001
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         while True:

@@ -27,7 +27,7 @@ from azure_dicom_emulator.dicom.part10 import (
     stored_head,
 )
 
-from ..factories import make_dataset, to_bytes
+from ..support.factories import make_dataset, to_bytes
 
 SAMPLES_DIR = os.path.dirname(pydicom.data.get_testdata_file("CT_small.dcm"))
 TRUNCATED_SAMPLES = {"MR_truncated.dcm", "rtplan_truncated.dcm"}

@@ -20,8 +20,8 @@ from pydicom.uid import (
 from azure_dicom_emulator.dicom.part10 import check_structure
 from azure_dicom_emulator.dicom.transcode import TranscodeError, to_explicit_vr_little_endian, transcode
 
-from ..factories import make_dataset, to_bytes
-from ..pixel_samples import PIXEL_SAMPLES, read, sample_bytes
+from ..support.factories import make_dataset, to_bytes
+from ..support.pixel_samples import PIXEL_SAMPLES, read, sample_bytes
 
 CONVERTED_SOURCES = {ImplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian}
 WORD_VRS = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}

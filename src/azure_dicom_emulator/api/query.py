@@ -17,7 +17,7 @@ from .context import scope_of, services_of
 DICOM_JSON = "application/dicom+json"
 
 
-def _route(resource: Resource):  # noqa: ANN202
+def _route(resource: Resource):
     async def endpoint(request: Request) -> Response:
         """Searches at the route's level: 200 with a JSON array, 204 when nothing matches."""
         pairs = parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)

@@ -72,7 +72,7 @@ class SegmentCountRouter(Router):
     path with another method, the redirect of a trailing slash, 404), so the answers are the same.
     """
 
-    def __init__(self, routes: Sequence[BaseRoute], **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, routes: Sequence[BaseRoute], **kwargs) -> None:
         super().__init__(routes, **kwargs)
         groups: dict[int, list[BaseRoute]] = defaultdict(list)
         for route in routes:

@@ -6,6 +6,7 @@ instance was deleted, another version means the entry was replaced.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Row, Select, and_, bindparam, select
@@ -40,7 +41,7 @@ def _entries(with_metadata: bool) -> Select:
     return select(*columns).select_from(_JOINED)
 
 
-def _built(factory) -> dict[bool, Select]:  # noqa: ANN001
+def _built(factory: Callable[[Select], Select]) -> dict[bool, Select]:
     # Built once per shape: composing SQL expressions costs more than running these indexed queries.
     return {with_metadata: factory(_entries(with_metadata)) for with_metadata in (False, True)}
 

@@ -18,8 +18,8 @@ from alembic.config import Config
 from sqlalchemy import Dialect, Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.sql import Select
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.sql import Executable, Select
 
 from .wal_checkpoints import WalCheckpointer
 
@@ -218,7 +218,9 @@ class InlineStatements:
         self.dialect = connection.dialect
         self._driver_statement = driver_statement
 
-    async def execute(self, statement, parameters=None) -> Result:  # noqa: ANN001
+    async def execute(
+        self, statement: Executable, parameters: dict[str, Any] | list[dict[str, Any]] | None = None
+    ) -> Result:
         """The statement's result, every row already fetched."""
         result = self.connection.execute(statement, parameters)
         return result.freeze()() if result.returns_rows else result
@@ -253,7 +255,7 @@ def _upgrade(connection: Connection) -> None:
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # No BEGIN from the driver: reads run in autocommit, writes begin themselves (``_lock_for_writing``).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()

@@ -191,7 +191,7 @@ def as_utc(value: datetime) -> datetime:
 # -- read ---------------------------------------------------------------------------------------
 
 
-def _scoped(*columns, by_series: bool, by_instance: bool):  # noqa: ANN202
+def _scoped(*columns, by_series: bool, by_instance: bool):
     """A prebuilt SELECT of ``columns`` for one study, series or instance (bound by name at execution)."""
     clauses = [instance.c.partition_key == bindparam("partition_key"), instance.c.study_uid == bindparam("study_uid")]
     if by_series:

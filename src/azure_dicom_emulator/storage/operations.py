@@ -59,7 +59,7 @@ async def active_of_type(conn: AsyncConnection, kind: str) -> Row | None:
     return (await conn.execute(statement)).first()
 
 
-def _claimable(now: datetime, kinds: Sequence[str]):  # noqa: ANN202
+def _claimable(now: datetime, kinds: Sequence[str]):
     return (
         select(operation)
         .where(

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.types import TypeEngine
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64-bit keys.
 Key = BigInteger().with_variant(Integer(), "sqlite")
@@ -193,7 +194,7 @@ extended_query_tag_error = Table(
 )
 
 
-def _extended_values(name: str, value_type, *extra: Column) -> Table:  # noqa: ANN001
+def _extended_values(name: str, value_type: TypeEngine | type[TypeEngine], *extra: Column) -> Table:
     """A typed table of extended query tag values: one value per tag and owner (study, series or instance).
 
     ``version`` is the watermark of the instance the value came from: a value is only replaced by

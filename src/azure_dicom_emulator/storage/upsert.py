@@ -10,7 +10,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-def insert_statement(conn: AsyncConnection, table: Table):  # noqa: ANN201
+def insert_statement(conn: AsyncConnection, table: Table):
     """An INSERT into ``table`` for the connection's dialect, with ``on_conflict_do_*`` available."""
     return (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 

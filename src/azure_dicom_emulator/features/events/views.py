@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from ...errors import BadRequest, NotFound
 from ...settings.event_sinks import SinkConfig
@@ -93,5 +94,5 @@ def _validated(config: SinkConfig, validated_endpoint: str | None) -> bool | Non
     return validated_endpoint == config.target if config.type == "webhook" else None
 
 
-def _iso(value) -> str | None:  # noqa: ANN001
+def _iso(value: datetime | None) -> str | None:
     return None if value is None else as_utc(value).isoformat().replace("+00:00", "Z")

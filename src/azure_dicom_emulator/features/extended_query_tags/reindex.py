@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...dicom.extended_values import tag_value
 from ...storage import operations, reindexing, tag_values
@@ -49,7 +50,7 @@ async def run_batch(services: Services, operation: Row, owner: str) -> bool:
     return finished
 
 
-async def _index(conn, tags: list[Row], rows: list[Row]) -> None:  # noqa: ANN001
+async def _index(conn: AsyncConnection, tags: list[Row], rows: list[Row]) -> None:
     documents = [json.loads(row.metadata) for row in rows]
     for tag in tags:
         spec = spec_of(tag)

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...dicom.attribute_ids import dictionary_vrs, is_private, is_private_creator, parse_attribute_id, path_of
 from ...dicom.core_attributes import CORE_ATTRIBUTES
@@ -227,7 +228,7 @@ def _path(written: str) -> str:
     return path_of(tag)
 
 
-async def _existing(conn, written: str) -> Row:  # noqa: ANN001
+async def _existing(conn: AsyncConnection, written: str) -> Row:
     row = await tag_values.find_tag(conn, _path(written))
     if row is None:
         raise NotFound(NOT_FOUND.format(path=written))

@@ -14,9 +14,9 @@ import pytest
 
 from azure_dicom_emulator.dicom import part10
 from azure_dicom_emulator.dicom.dicom_json import dataset_to_dicom_json
-from azure_dicom_emulator.dicom.validation import validate_instance
+from azure_dicom_emulator.dicom.validation import ValidationResult, validate_instance
 
-from ..pixel_samples import GENERATED, SAMPLES_DIR
+from ..support.pixel_samples import GENERATED, SAMPLES_DIR
 
 
 def _every_file() -> list[tuple[str, bytes]]:
@@ -63,7 +63,7 @@ def _outcome(data: bytes) -> tuple:
         return tuple(outcome)
 
 
-def _validation(result) -> tuple:  # noqa: ANN001
+def _validation(result: ValidationResult) -> tuple:
     return result.failed, result.messages, sorted(result.dropped_tags), result.multiple_values_indexed
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -41,7 +42,7 @@ def own_pid() -> int:
     return os.getpid()
 
 
-async def _run(pool: ProcessPool, fn, *args):  # noqa: ANN001, ANN202
+async def _run(pool: ProcessPool, fn: Callable[..., object], *args: object):
     return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
 

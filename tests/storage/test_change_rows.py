@@ -7,8 +7,8 @@ from sqlalchemy import select
 from azure_dicom_emulator.storage.index import ChangeAction
 from azure_dicom_emulator.storage.schema import change_feed
 
-from ..factories import make_dataset, multipart, to_bytes
-from .conftest import running_app
+from ..support.app import running_app
+from ..support.factories import make_dataset, multipart, to_bytes
 
 STOW = {
     "Accept": "application/dicom+json",

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import Integer, bindparam, event, select
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from azure_dicom_emulator.storage.database import MIGRATIONS_DIR, Database, fetch_all
 from azure_dicom_emulator.storage.schema import change_feed, partition
@@ -94,7 +95,7 @@ async def test_another_process_sees_no_schema_or_the_whole_schema_while_migratio
                 seen.add(None)
 
     @event.listens_for(db.sqlite_engine, "connect")
-    def trace(dbapi_connection, _record) -> None:  # noqa: ANN001
+    def trace(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         dbapi_connection.set_trace_callback(committed_version)
 
     try:

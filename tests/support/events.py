@@ -1,34 +1,16 @@
-"""Test helpers for events: a webhook receiver on loopback, Azurite, and waiting for deliveries."""
+"""Test helpers for events: a webhook receiver on loopback, and waiting for deliveries."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.queue import QueueClient
 
-REPO = Path(__file__).resolve().parent.parent
-AZURITE_QUEUE = REPO / "node_modules" / ".bin" / "azurite-queue"
-# Azurite's well-known development account.
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from harness.loopback import free_port
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
@@ -69,7 +51,7 @@ class Receiver:
             def log_message(self, *args) -> None:  # quiet
                 pass
 
-            def do_OPTIONS(self) -> None:  # noqa: N802
+            def do_OPTIONS(self) -> None:
                 receiver._record("OPTIONS", dict(self.headers), None)
                 self.send_response(403 if receiver.validate == "refuse" else 200)
                 if receiver.validate != "refuse":
@@ -77,7 +59,7 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 receiver._record("POST", headers, body)
@@ -142,88 +124,3 @@ class Receiver:
 def sequence_numbers(events: list[dict]) -> list[int]:
     """The ``data.sequenceNumber`` of each event, in order."""
     return [event["data"]["sequenceNumber"] for event in events]
-
-
-class Azurite:
-    """Azurite's queue service on a free loopback port, from the repository's node_modules."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def connection_string(self) -> str:
-        return (
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-            f"AccountKey={AZURITE_KEY};QueueEndpoint=http://127.0.0.1:{self.port}/devstoreaccount1;"
-        )
-
-    def start(self) -> Azurite:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.log = open(self.workdir / "azurite.log", "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                str(AZURITE_QUEUE),
-                "--queueHost",
-                "127.0.0.1",
-                "--queuePort",
-                str(self.port),
-                "--skipApiVersionCheck",
-                "--inMemoryPersistence",
-                "--silent",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Azurite exited with {self.process.returncode}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
-            time.sleep(0.1)
-        raise RuntimeError("Azurite did not start listening")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(15)
-        self.log.close()
-
-
-class QueueReader:
-    """Takes every message off a queue, decoding Event Grid's base64, noting when each was read.
-
-    With ``keep`` the messages are only hidden for an hour instead of deleted: half the requests.
-    """
-
-    def __init__(self, connection_string: str, name: str, keep: bool = False) -> None:
-        self.client = QueueClient.from_connection_string(connection_string, name)
-        self.keep = keep
-        self.events: list[dict] = []
-        self.arrivals: list[float] = []
-
-    def drain(self) -> list[dict]:
-        """Every event read so far, after reading what the queue holds now."""
-        try:
-            for message in self.client.receive_messages(messages_per_page=32, visibility_timeout=3600):
-                self.events.append(json.loads(base64.b64decode(message.content)))
-                self.arrivals.append(time.time())
-                if not self.keep:
-                    self.client.delete_message(message)
-        except ResourceNotFoundError:
-            pass  # the queue appears with the first delivery
-        return self.events
-
-
-def azurite_unavailable_reason() -> str | None:
-    """Why Azurite cannot run here, or None. ``make test`` installs it; under CI its absence is an error."""
-    if AZURITE_QUEUE.exists() and shutil.which("node"):
-        return None
-    reason = f"Azurite is not installed at {AZURITE_QUEUE} (run `make test`, which installs it with npm)"
-    if os.environ.get("CI"):
-        raise RuntimeError(reason)
-    return reason

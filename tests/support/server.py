@@ -1,0 +1,70 @@
+"""The real server, started as users start it: ``azure-dicom-emulator serve`` on a free port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from harness.loopback import free_port
+
+
+class Server:
+    """A running emulator process."""
+
+    def __init__(self, data_dir: Path, database_url: str | None = None, **env: str) -> None:
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.env = env
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        command = [emulator_executable(), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
+        if self.database_url:
+            command += ["--database-url", self.database_url]
+        env = {**os.environ, **self.env}
+        self.log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}: {self.read_log()}")
+            try:
+                if httpx.get(self.url + "/health/check", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not become healthy: " + self.read_log())
+
+    def read_log(self) -> str:
+        return (self.data_dir.parent / f"server-{self.port}.log").read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def emulator_executable() -> str:
+    """The path of the installed `azure-dicom-emulator` command in this environment."""
+    found = shutil.which("azure-dicom-emulator", path=str(Path(sys.executable).parent))
+    if not found:
+        raise RuntimeError("azure-dicom-emulator is not installed in this environment")
+    return found
