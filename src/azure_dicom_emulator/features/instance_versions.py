@@ -16,7 +16,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..storage import index, tag_values
-from ..storage.blobs import instance_key
+from ..storage.blobs import FileBlobStore, instance_key
 from ..storage.index import ChangeAction, InstanceId
 from . import change_log
 from .extended_query_tags import IndexedInstance, index_instances
@@ -65,11 +65,10 @@ async def write_new_versions(
 ) -> WrittenVersions:
     """Writes a new version of each instance on ``conn``'s transaction, its file published before the rows commit.
 
-    Every instance appears once in ``versions``. If this raises, the files it published are removed
-    again; after it returns, the caller deletes ``published`` if the transaction fails to commit, and
-    calls ``services.events.wake()`` once it has committed.
+    Every instance appears once in ``versions``. If this raises, no file has moved: the staged files
+    are where they were. After it returns, the caller deletes ``published`` if the transaction fails to
+    commit, and calls ``services.events.wake()`` once it has committed.
     """
-    blobs = services.blobs
     await tag_values.lock_tag_set(conn, exclusive=False)
     tags = await tag_values.all_tags(conn)
     numbers = await index.allocate_versions(conn, len(versions))
@@ -77,45 +76,51 @@ async def write_new_versions(
         instance_key(scope.partition_key, *version.instance_id, number)
         for version, number in zip(versions, numbers, strict=True)
     ]
+    study_keys, series_keys = await _write_studies_and_series(conn, scope.partition_key, versions)
+    now = datetime.now(UTC)
+    new_rows = []
+    for version, number, key in zip(versions, numbers, keys, strict=True):
+        study_uid, series_uid, sop_uid = version.instance_id
+        row = _instance_row(version, number, key, study_keys[study_uid], series_keys[(study_uid, series_uid)], now)
+        if version.replaces is not None:
+            await index.replace_instance(conn, version.replaces.instance_key, row)
+        else:
+            ids = {"study_uid": study_uid, "series_uid": series_uid, "sop_uid": sop_uid}
+            new_rows.append({**row, "partition_key": scope.partition_key, **ids})
+    await index.insert_instances(conn, new_rows)
+    await index_instances(
+        conn,
+        scope.partition_key,
+        tags,
+        [
+            IndexedInstance(
+                instance_id=version.instance_id,
+                version=number,
+                study_key=study_keys[version.instance_id[0]],
+                series_key=series_keys[version.instance_id[:2]],
+                metadata=version.metadata,
+                known_values=version.extended_values,
+            )
+            for version, number in zip(versions, numbers, strict=True)
+        ],
+    )
+    changes = [(version.instance_id, number) for version, number in zip(versions, numbers, strict=True)]
+    await change_log.record(conn, services, scope, action, changes)
+    # The files move to their keys last, once every row that names them is written (not yet committed):
+    # a failure before leaves the staged files in place, so a batch retried after a race still has them.
+    _publish(services.blobs, versions, keys)
+    superseded = [version.replaces.blob_key for version in versions if version.replaces is not None]
+    return WrittenVersions(published=keys, superseded=superseded)
+
+
+def _publish(blobs: FileBlobStore, versions: Sequence[NewVersion], keys: Sequence[str]) -> None:
+    """Moves each version's staged file to its key; if one cannot move, those moved before it are removed."""
     try:
-        # The files move to their keys before the rows that name them are committed.
         for version, key in zip(versions, keys, strict=True):
             blobs.publish(version.staged, key)
-        study_keys, series_keys = await _write_studies_and_series(conn, scope.partition_key, versions)
-        now = datetime.now(UTC)
-        new_rows = []
-        for version, number, key in zip(versions, numbers, keys, strict=True):
-            study_uid, series_uid, sop_uid = version.instance_id
-            row = _instance_row(version, number, key, study_keys[study_uid], series_keys[(study_uid, series_uid)], now)
-            if version.replaces is not None:
-                await index.replace_instance(conn, version.replaces.instance_key, row)
-            else:
-                ids = {"study_uid": study_uid, "series_uid": series_uid, "sop_uid": sop_uid}
-                new_rows.append({**row, "partition_key": scope.partition_key, **ids})
-        await index.insert_instances(conn, new_rows)
-        await index_instances(
-            conn,
-            scope.partition_key,
-            tags,
-            [
-                IndexedInstance(
-                    instance_id=version.instance_id,
-                    version=number,
-                    study_key=study_keys[version.instance_id[0]],
-                    series_key=series_keys[version.instance_id[:2]],
-                    metadata=version.metadata,
-                    known_values=version.extended_values,
-                )
-                for version, number in zip(versions, numbers, strict=True)
-            ],
-        )
-        changes = [(version.instance_id, number) for version, number in zip(versions, numbers, strict=True)]
-        await change_log.record(conn, services, scope, action, changes)
     except BaseException:
         blobs.delete(keys)
         raise
-    superseded = [version.replaces.blob_key for version in versions if version.replaces is not None]
-    return WrittenVersions(published=keys, superseded=superseded)
 
 
 async def _write_studies_and_series(

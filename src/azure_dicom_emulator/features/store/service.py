@@ -2,8 +2,9 @@
 
 Every part is spooled to the staging area and examined in the CPU pool while the next part
 arrives. Nothing is published until the whole body has been read, so a request-level error
-(415, 413, a malformed body) leaves nothing behind. Then, batch by batch, files move to their
-versioned keys and one transaction writes their rows (``commit``); if it fails, the batch's files go again.
+(415, 413, a malformed body) leaves nothing behind. Then, batch by batch, one transaction writes
+their rows and moves the files to their versioned keys before it commits (``commit``); if it fails,
+the batch's files go again.
 """
 
 from __future__ import annotations
