@@ -9,9 +9,9 @@ import pytest
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGBaseline8Bit
 
+from azure_dicom_emulator.dicom.frame_location import frame_index_of
 from azure_dicom_emulator.dicom.frames import FrameIndex, header_of, read_frame, repack_bits
 from azure_dicom_emulator.dicom.part10 import file_view, read_header
-from azure_dicom_emulator.features.store.examination import frame_index_of
 from azure_dicom_emulator.storage.blobs import RangeReader
 
 from ..support.factories import make_dataset, to_bytes

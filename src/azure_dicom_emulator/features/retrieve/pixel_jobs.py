@@ -24,8 +24,8 @@ def transcode_file(path: str, target: str) -> bytes:
 
 def index_file(path: str) -> str:
     """The frame index of the Part 10 file at ``path``, as JSON (for rows stored before frames were indexed)."""
+    from ...dicom.frame_location import frame_index_of
     from ...dicom.part10 import file_view, read_header
-    from ..store.examination import frame_index_of
 
     with open(path, "rb") as fp, file_view(fp) as view:
         return frame_index_of(path, view, read_header(fp, view)).to_json()

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import mmap
 from dataclasses import dataclass, field
 
-import pydicom
 from pydicom.dataset import Dataset
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import ImplicitVRLittleEndian
 
 from ...dicom import store_response as codes
 from ...dicom.dicom_json import dataset_to_dicom_json, string_values
 from ...dicom.extended_values import TagSpec, tag_value
-from ...dicom.frames import NO_FRAMES, FrameIndex, index_frames, native_frames
+from ...dicom.frame_location import frame_index_of
 from ...dicom.index_values import SERIES_COLUMNS, STUDY_COLUMNS, index_values
-from ...dicom.part10 import NotPart10Error, Part10Header, file_view, read_header
+from ...dicom.part10 import NotPart10Error, file_view, read_header
 from ...dicom.query_attributes import returned_attributes
 from ...dicom.validation import (
     SERIES_INSTANCE_UID,
@@ -106,33 +104,6 @@ def inspect_staged(
         result.extended_values = {spec.tag: tag_value(as_dict, spec, strict=False)[0] for spec in extended_tags}
         result.frame_index = frame_index_of(path, view, header, as_dict).to_json()
         return result
-
-
-def frame_index_of(
-    path: str, view: bytes | mmap.mmap, header: Part10Header, metadata: dict | None = None
-) -> FrameIndex:
-    """The frame index of the stored file at ``path``, whose bytes are ``view`` and whose header is ``header``.
-
-    A deflated file is inflated to find its pixel data; offsets are then into that pixel data's value.
-    The index also describes the pixels, so that decoding and rendering need not read the header again;
-    ``metadata`` is the header's DICOM JSON, when the caller has built it already.
-    """
-    if metadata is None:
-        metadata = json.loads(dataset_to_dicom_json(header.dataset))
-    return _locate_frames(path, view, header).with_pixels(header.dataset, metadata)
-
-
-def _locate_frames(path: str, view: bytes | mmap.mmap, header: Part10Header) -> FrameIndex:
-    if header.dataset.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian:
-        try:
-            ds = pydicom.dcmread(path)
-            pixels = ds.get("PixelData")
-            if not isinstance(pixels, bytes):
-                return NO_FRAMES
-            return native_frames(ds, 0, len(pixels), pixel_vr=ds["PixelData"].VR, inflated=True)
-        except Exception:  # untrusted bytes: frames that cannot be located are no frames
-            return NO_FRAMES
-    return index_frames(header.dataset, view, header.pixel_data)
 
 
 def _uid(ds: Dataset, tag: int) -> str | None:

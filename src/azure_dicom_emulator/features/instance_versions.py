@@ -1,0 +1,167 @@
+"""Writing new versions of instances: files to their versioned keys, rows, tag values and change feed (DESIGN §4).
+
+Storing an instance and updating one are the same work once the new file is staged and its metadata
+built: a new version number, the file under its versioned key, the study, series and instance rows,
+the extended query tag values, and a change-feed entry with its event, all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..storage import index, tag_values
+from ..storage.blobs import FileBlobStore, instance_key
+from ..storage.index import ChangeAction, InstanceId
+from . import change_log
+from .extended_query_tags import IndexedInstance, index_instances
+from .scope import Scope
+from .services import Services
+
+
+@dataclass
+class NewVersion:
+    """A new version of one instance: its staged file and everything its rows hold."""
+
+    staged: Path
+    """The file, in the blob store's staging area; moved to the version's key when written."""
+    instance_id: InstanceId
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    size: int
+    metadata: bytes
+    """The instance's DICOM JSON (bulk data left out)."""
+    frame_index: str
+    """Where each frame lies in the file (``dicom.frames.FrameIndex`` as JSON)."""
+    attributes: str | None
+    """The attributes searches return at instance level (``dicom.query_attributes``), as JSON."""
+    study_values: dict
+    """The study's indexed values (``dicom.index_values``) and its returned attributes."""
+    series_values: dict
+    """The series' indexed values and its returned attributes."""
+    extended_values: dict[int, object] = field(default_factory=dict)
+    """Extended query tag values already computed (by tag); the others are taken from ``metadata``."""
+    replaces: Row | None = None
+    """The instance's stored row when it exists: this version takes its place."""
+
+
+@dataclass
+class WrittenVersions:
+    """The files that writing new versions leaves to its caller."""
+
+    published: list[str]
+    """Keys of the new files: to delete if the transaction does not commit."""
+    superseded: list[str]
+    """Keys of the files of the replaced versions: no row names them once the transaction commits."""
+
+
+async def write_new_versions(
+    conn: AsyncConnection, services: Services, scope: Scope, versions: Sequence[NewVersion], action: ChangeAction
+) -> WrittenVersions:
+    """Writes a new version of each instance on ``conn``'s transaction, its file published before the rows commit.
+
+    Every instance appears once in ``versions``. If this raises, no file has moved: the staged files
+    are where they were. After it returns, the caller deletes ``published`` if the transaction fails to
+    commit, and calls ``services.events.wake()`` once it has committed.
+    """
+    await tag_values.lock_tag_set(conn, exclusive=False)
+    tags = await tag_values.all_tags(conn)
+    numbers = await index.allocate_versions(conn, len(versions))
+    keys = [
+        instance_key(scope.partition_key, *version.instance_id, number)
+        for version, number in zip(versions, numbers, strict=True)
+    ]
+    study_keys, series_keys = await _write_studies_and_series(conn, scope.partition_key, versions)
+    now = datetime.now(UTC)
+    new_rows = []
+    for version, number, key in zip(versions, numbers, keys, strict=True):
+        study_uid, series_uid, sop_uid = version.instance_id
+        row = _instance_row(version, number, key, study_keys[study_uid], series_keys[(study_uid, series_uid)], now)
+        if version.replaces is not None:
+            await index.replace_instance(conn, version.replaces.instance_key, row)
+        else:
+            ids = {"study_uid": study_uid, "series_uid": series_uid, "sop_uid": sop_uid}
+            new_rows.append({**row, "partition_key": scope.partition_key, **ids})
+    await index.insert_instances(conn, new_rows)
+    await index_instances(
+        conn,
+        scope.partition_key,
+        tags,
+        [
+            IndexedInstance(
+                instance_id=version.instance_id,
+                version=number,
+                study_key=study_keys[version.instance_id[0]],
+                series_key=series_keys[version.instance_id[:2]],
+                metadata=version.metadata,
+                known_values=version.extended_values,
+            )
+            for version, number in zip(versions, numbers, strict=True)
+        ],
+    )
+    changes = [(version.instance_id, number) for version, number in zip(versions, numbers, strict=True)]
+    await change_log.record(conn, services, scope, action, changes)
+    # The files move to their keys last, once every row that names them is written (not yet committed):
+    # a failure before leaves the staged files in place, so a batch retried after a race still has them.
+    _publish(services.blobs, versions, keys)
+    superseded = [version.replaces.blob_key for version in versions if version.replaces is not None]
+    return WrittenVersions(published=keys, superseded=superseded)
+
+
+def _publish(blobs: FileBlobStore, versions: Sequence[NewVersion], keys: Sequence[str]) -> None:
+    """Moves each version's staged file to its key; if one cannot move, those moved before it are removed."""
+    try:
+        for version, key in zip(versions, keys, strict=True):
+            blobs.publish(version.staged, key)
+    except BaseException:
+        blobs.delete(keys)
+        raise
+
+
+async def _write_studies_and_series(
+    conn: AsyncConnection, partition_key: int, versions: Sequence[NewVersion]
+) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """Upserts each study and series once, with the values of its instances merged; returns their keys."""
+    study_values: dict[str, dict] = {}
+    series_values: dict[tuple[str, str], dict] = {}
+    for version in versions:
+        study_uid, series_uid, _ = version.instance_id
+        _merge_latest(study_values.setdefault(study_uid, {}), version.study_values)
+        _merge_latest(series_values.setdefault((study_uid, series_uid), {}), version.series_values)
+    study_keys = {
+        uid: await index.upsert_study(conn, partition_key, uid, values) for uid, values in study_values.items()
+    }
+    series_keys = {
+        (study_uid, uid): await index.upsert_series(conn, partition_key, study_keys[study_uid], uid, values)
+        for (study_uid, uid), values in series_values.items()
+    }
+    return study_keys, series_keys
+
+
+def _merge_latest(merged: dict, values: dict) -> None:
+    """Folds one instance's index values into ``merged``: a later non-empty value wins, None never does."""
+    for name, value in values.items():
+        if value is not None or name not in merged:
+            merged[name] = value
+
+
+def _instance_row(version: NewVersion, number: int, key: str, study_key: int, series_key: int, now: datetime) -> dict:
+    """The instance row's values that a new version sets, whether the row is new or replaced."""
+    return {
+        "study_key": study_key,
+        "series_key": series_key,
+        "sop_class_uid": version.sop_class_uid,
+        "transfer_syntax_uid": version.transfer_syntax_uid,
+        "version": number,
+        "blob_key": key,
+        "size": version.size,
+        "metadata": version.metadata.decode(),
+        "frame_index": version.frame_index,
+        "attributes": version.attributes,
+        "created_at": now,
+    }
