@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -11,6 +10,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, 
 from ...dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_frames
 from ...dicom.pixel_errors import TranscodeError
 from ...errors import BadRequest, NotAcceptable
+from ..model_binding import integer_value
 from ..scope import Scope
 from ..services import Services
 from ..uids import require_valid
@@ -23,7 +23,6 @@ INVALID_FRAMES = (
 )
 SINGLE_FRAME_ONLY = "The accept header is supported for single frame retrieval, use multi-part accept header instead."
 INLINE_READ_BYTES = 1024 * 1024
-_NUMBER = re.compile(r"^\s*[+-]?\d+\s*$")
 # Native frames in these syntaxes are the same bytes as in Explicit VR Little Endian.
 _LITTLE_ENDIAN_NATIVE = frozenset({ImplicitVRLittleEndian, ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian})
 
@@ -40,11 +39,8 @@ class FramesResult:
 
 def parse_frame_numbers(text: str) -> list[int]:
     """The 1-based frame numbers of a comma-separated list; 400 unless each is an integer above 0."""
-    pieces = text.split(",")
-    if not all(_NUMBER.match(piece) for piece in pieces):
-        raise BadRequest(INVALID_FRAMES)
-    numbers = [int(piece) for piece in pieces]
-    if any(number < 1 for number in numbers):
+    numbers = [integer_value(piece) for piece in text.split(",")]
+    if any(number is None or number < 1 for number in numbers):
         raise BadRequest(INVALID_FRAMES)
     return numbers
 

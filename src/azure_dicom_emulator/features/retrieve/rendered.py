@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ...dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_rendered, negotiate_rendered_leniently
 from ...dicom.pixel_errors import RenderError, TranscodeError
 from ...errors import FRAME_NOT_FOUND, BadRequest, NotAcceptable, NotFound
+from ..model_binding import integer_value
 from ..scope import Scope
 from ..services import Services
 from ..uids import require_valid
@@ -88,10 +89,7 @@ def _single_frame(text: str) -> int:
 def _quality(text: str | None) -> int:
     if text is None:
         return DEFAULT_QUALITY
-    try:
-        level = int(text.strip())
-    except ValueError as exc:
-        raise BadRequest(INVALID_QUALITY) from exc
-    if not 1 <= level <= 100:
+    level = integer_value(text)
+    if level is None or not 1 <= level <= 100:
         raise BadRequest(INVALID_QUALITY)
     return level
