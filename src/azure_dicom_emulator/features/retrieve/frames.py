@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from ...dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_frames
+from ...dicom.media_types import negotiate_frames
 from ...dicom.pixel_errors import TranscodeError
 from ...errors import BadRequest, NotAcceptable
 from ..model_binding import integer_value
@@ -16,6 +16,7 @@ from ..services import Services
 from ..uids import require_valid
 from . import pixel_jobs, stored_pixels
 from .instances import ANY_TRANSFER_SYNTAX, TRANSCODE_FAILED, require_transcodable_size
+from .negotiation import negotiated
 
 INVALID_FRAMES = (
     "The specified frames value is not valid. At least one frame must be present, and all requested frames "
@@ -55,12 +56,7 @@ async def retrieve_frames(
     """
     require_valid(study_uid, series_uid, sop_uid)
     numbers = parse_frame_numbers(frames)
-    try:
-        media = negotiate_frames(accept)
-    except NotAcceptableError as exc:
-        raise NotAcceptable(str(exc)) from exc
-    except BadAcceptError as exc:
-        raise BadRequest(str(exc)) from exc
+    media = negotiated(negotiate_frames, accept)
     if not media.multipart and len(numbers) > 1:
         raise BadRequest(SINGLE_FRAME_ONLY)
     stored = await stored_pixels.load(services, scope, study_uid, series_uid, sop_uid)

@@ -6,18 +6,18 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_resource
+from ...dicom.media_types import negotiate_resource
 from ...dicom.pixel_errors import TranscodeError
-from ...errors import BadRequest, NotAcceptable, resource_not_found
+from ...errors import NotAcceptable, resource_not_found
 from ...storage import index
 from ..scope import Scope
 from ..services import Services
 from ..uids import normalized, require_valid
 from . import pixel_jobs
+from .negotiation import negotiated
 
 ANY_TRANSFER_SYNTAX = "*"
 MAX_TRANSCODE_BYTES = 104857600
-NOT_ACCEPTABLE = "The request headers are not acceptable"
 MULTIPLE_INSTANCES = (
     "Accept transfer syntax '{ts}' is not supported when multiple instances are matched. Matching instances "
     "can be retrieved with their original transfer syntax by specifying 'transfer-syntax=*' in the Accept header."
@@ -58,12 +58,7 @@ async def retrieve(
     """The instances of a study, series or instance in the negotiated transfer syntax."""
     require_valid(study_uid, series_uid, sop_uid)
     level = "instance" if sop_uid else "series" if series_uid else "study"
-    try:
-        media = negotiate_resource(accept, level)
-    except NotAcceptableError as exc:
-        raise NotAcceptable(NOT_ACCEPTABLE) from exc
-    except BadAcceptError as exc:
-        raise BadRequest(str(exc)) from exc
+    media = negotiated(negotiate_resource, accept, level)
     async with services.db.read() as conn:
         rows = await index.instance_files(
             conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from ...dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_rendered, negotiate_rendered_leniently
+from ...dicom.media_types import negotiate_rendered, negotiate_rendered_leniently
 from ...dicom.pixel_errors import RenderError, TranscodeError
 from ...errors import FRAME_NOT_FOUND, BadRequest, NotAcceptable, NotFound
 from ..model_binding import integer_value
@@ -15,6 +15,7 @@ from ..uids import require_valid
 from . import pixel_jobs, stored_pixels
 from .frames import INVALID_FRAMES, parse_frame_numbers
 from .instances import MAX_TRANSCODE_BYTES
+from .negotiation import negotiated
 
 INVALID_QUALITY = "Image quality must be between 1 and 100 inclusive"
 TOO_LARGE = "Requested DICOM instance size is above the supported limit of {limit} for rendering."
@@ -49,12 +50,7 @@ async def rendered(
     """
     require_valid(study_uid, series_uid, sop_uid)
     number = 1 if frame is None else _single_frame(frame)
-    try:
-        media_type = negotiate_rendered_leniently(accept) if lenient else negotiate_rendered(accept)
-    except NotAcceptableError as exc:
-        raise NotAcceptable(str(exc)) from exc
-    except BadAcceptError as exc:
-        raise BadRequest(str(exc)) from exc
+    media_type = negotiated(negotiate_rendered_leniently if lenient else negotiate_rendered, accept)
     level = _quality(quality)
     stored = await stored_pixels.load(services, scope, study_uid, series_uid, sop_uid)
     if stored.size > MAX_TRANSCODE_BYTES:
