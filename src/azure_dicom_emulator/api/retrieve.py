@@ -9,18 +9,16 @@ from concurrent.futures import Executor
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ..dicom.media_types import accepts_dicom_json
 from ..dicom.multipart import closing_delimiter, new_boundary, part_header
-from ..errors import NotAcceptable
 from ..features.retrieve import instances as retrieve_feature
 from ..features.retrieve import metadata as metadata_feature
 from ..features.retrieve.instances import InstancePayload
 from ..storage.blobs import read_if_cached
 from .context import scope_of, services_of
+from .http import DICOM, DICOM_JSON, require_dicom_json
 
 CHUNK = 1024 * 1024
 WHOLE_FILE_BYTES = 8 * 1024 * 1024
-DICOM_JSON = "application/dicom+json"
 
 
 def _uids(request: Request) -> tuple[str, str | None, str | None]:
@@ -36,7 +34,7 @@ async def retrieve(request: Request) -> Response:
     reader = _PayloadReader(services.io_pool)
     if not result.multipart:
         payload = result.instances[0]
-        media_type = f"application/dicom; transfer-syntax={payload.transfer_syntax_uid}"
+        media_type = f"{DICOM}; transfer-syntax={payload.transfer_syntax_uid}"
         if payload.size <= WHOLE_FILE_BYTES:
             return Response(await reader.whole(payload), media_type=media_type)
         return StreamingResponse(
@@ -44,7 +42,7 @@ async def retrieve(request: Request) -> Response:
         )
     boundary = new_boundary()
     headers = [
-        part_header(boundary, f"application/dicom; transfer-syntax={p.transfer_syntax_uid}", first=index == 0)
+        part_header(boundary, f"{DICOM}; transfer-syntax={p.transfer_syntax_uid}", first=index == 0)
         for index, p in enumerate(result.instances)
     ]
     closing = closing_delimiter(boundary)
@@ -95,8 +93,7 @@ class _PayloadReader:
 async def metadata(request: Request) -> Response:
     """The DICOM JSON of every instance in the study, series or instance, with an ETag."""
     scope = await scope_of(request)
-    if not accepts_dicom_json(request.headers.getlist("accept")):
-        raise NotAcceptable()
+    require_dicom_json(request)
     result = await metadata_feature.metadata(
         services_of(request), scope, *_uids(request), if_none_match=request.headers.get("if-none-match")
     )
