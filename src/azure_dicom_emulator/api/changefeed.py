@@ -7,14 +7,13 @@ from starlette.responses import Response
 
 from ..features.changefeed import service as changefeed
 from .context import api_version, services_of
-
-JSON = "application/json; charset=utf-8"
+from .http import JSON_UTF8, query_pairs
 
 
 def _params(request: Request) -> dict[str, str]:
     """Query parameters by lowercased name (Azure matches them case-insensitively), first value of each."""
     params: dict[str, str] = {}
-    for name, value in request.query_params.multi_items():
+    for name, value in query_pairs(request):
         params.setdefault(name.lower(), value)
     return params
 
@@ -23,7 +22,7 @@ async def feed(request: Request) -> Response:
     """The entries selected by the query, as a JSON array."""
     version = api_version(request.path_params["version"])
     query = changefeed.feed_query(version, _params(request))
-    return Response(await changefeed.read(services_of(request), query), media_type=JSON)
+    return Response(await changefeed.read(services_of(request), query), media_type=JSON_UTF8)
 
 
 async def latest(request: Request) -> Response:
@@ -33,4 +32,4 @@ async def latest(request: Request) -> Response:
     entry = await changefeed.latest(services_of(request), version, include_metadata)
     if entry is None:
         return Response(status_code=204)
-    return Response(entry, media_type=JSON)
+    return Response(entry, media_type=JSON_UTF8)

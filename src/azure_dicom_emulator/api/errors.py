@@ -12,9 +12,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import INTERNAL_ERROR_MESSAGE, ServiceError
 from .context import UnsupportedApiVersion
+from .http import JSON_UTF8, TEXT
 
 log = logging.getLogger(__name__)
-TEXT = "text/plain; charset=utf-8"
 
 
 async def service_error(request: Request, exc: Exception) -> Response:
@@ -36,7 +36,7 @@ def unsupported_version(request: Request, segment: str) -> Response:
             f"the API version '{segment.lstrip('v')}'.",
         }
     }
-    return Response(json.dumps(body), status_code=400, media_type="application/json; charset=utf-8")
+    return Response(json.dumps(body), status_code=400, media_type=JSON_UTF8)
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

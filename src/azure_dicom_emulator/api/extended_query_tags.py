@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -13,12 +11,7 @@ from ..features.extended_query_tags import service as tags
 from ..features.operations.records import operation_url
 from ..features.paging import paging
 from .context import services_of, unpartitioned_scope
-
-JSON = "application/json"
-
-
-def _pairs(request: Request) -> list[tuple[str, str]]:
-    return parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+from .http import JSON, query_pairs
 
 
 async def _json_body(request: Request) -> bytes:
@@ -40,7 +33,7 @@ async def add(request: Request) -> Response:
 async def list_tags(request: Request) -> Response:
     """A page of the tags."""
     scope = unpartitioned_scope(request)
-    limit, offset = paging(_pairs(request))
+    limit, offset = paging(query_pairs(request))
     return JSONResponse(await tags.list_tags(services_of(request), scope, limit, offset))
 
 
@@ -67,5 +60,5 @@ async def update_tag(request: Request) -> Response:
 async def list_errors(request: Request) -> Response:
     """A page of a tag's indexing errors."""
     unpartitioned_scope(request)
-    limit, offset = paging(_pairs(request))
+    limit, offset = paging(query_pairs(request))
     return JSONResponse(await tags.list_errors(services_of(request), request.path_params["tag"], limit, offset))

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..dicom.media_types import accepts_dicom_json
-from ..errors import NotAcceptable
 from ..features.query.attributes import Resource
 from ..features.query.parameters import parse_options
 from ..features.query.service import search
 from .context import scope_of, services_of
-
-DICOM_JSON = "application/dicom+json"
+from .http import DICOM_JSON, query_pairs, require_dicom_json
 
 
 def _route(resource: Resource):
     async def endpoint(request: Request) -> Response:
         """Searches at the route's level: 200 with a JSON array, 204 when nothing matches."""
-        pairs = parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        options = parse_options(pairs)
+        options = parse_options(query_pairs(request))
         scope = await scope_of(request)
-        if not accepts_dicom_json(request.headers.getlist("accept")):
-            raise NotAcceptable()
+        require_dicom_json(request)
         params = request.path_params
         result = await search(services_of(request), scope, resource, options, params.get("study"), params.get("series"))
         headers = {}

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from concurrent.futures import Executor
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ..dicom.media_types import accepts_dicom_json
 from ..dicom.multipart import closing_delimiter, new_boundary, part_header
-from ..errors import NotAcceptable
 from ..features.retrieve import instances as retrieve_feature
 from ..features.retrieve import metadata as metadata_feature
 from ..features.retrieve.instances import InstancePayload
-from ..storage.blobs import read_if_cached
+from ..features.services import Services
 from .context import scope_of, services_of
-
-CHUNK = 1024 * 1024
-WHOLE_FILE_BYTES = 8 * 1024 * 1024
-DICOM_JSON = "application/dicom+json"
+from .http import DICOM, DICOM_JSON, require_dicom_json
 
 
 def _uids(request: Request) -> tuple[str, str | None, str | None]:
@@ -33,70 +26,44 @@ async def retrieve(request: Request) -> Response:
     services = services_of(request)
     scope = await scope_of(request)
     result = await retrieve_feature.retrieve(services, scope, request.headers.getlist("accept"), *_uids(request))
-    reader = _PayloadReader(services.io_pool)
     if not result.multipart:
         payload = result.instances[0]
-        media_type = f"application/dicom; transfer-syntax={payload.transfer_syntax_uid}"
-        if payload.size <= WHOLE_FILE_BYTES:
-            return Response(await reader.whole(payload), media_type=media_type)
+        media_type = f"{DICOM}; transfer-syntax={payload.transfer_syntax_uid}"
+        if not payload.streamed:
+            return Response(await retrieve_feature.payload_bytes(services, payload), media_type=media_type)
         return StreamingResponse(
-            reader.chunks(payload), media_type=media_type, headers={"content-length": str(payload.size)}
+            retrieve_feature.payload_chunks(services, payload),
+            media_type=media_type,
+            headers={"content-length": str(payload.size)},
         )
     boundary = new_boundary()
     headers = [
-        part_header(boundary, f"application/dicom; transfer-syntax={p.transfer_syntax_uid}", first=index == 0)
+        part_header(boundary, f"{DICOM}; transfer-syntax={p.transfer_syntax_uid}", first=index == 0)
         for index, p in enumerate(result.instances)
     ]
     closing = closing_delimiter(boundary)
     length = sum(len(h) for h in headers) + sum(p.size for p in result.instances) + len(closing)
     return StreamingResponse(
-        _multipart_chunks(reader, headers, result.instances, closing),
+        _multipart_chunks(services, headers, result.instances, closing),
         media_type=f'multipart/related; boundary="{boundary}"',
         headers={"content-length": str(length)},
     )
 
 
 async def _multipart_chunks(
-    reader: _PayloadReader, headers: list[bytes], payloads: list[InstancePayload], closing: bytes
+    services: Services, headers: list[bytes], payloads: list[InstancePayload], closing: bytes
 ) -> AsyncIterator[bytes]:
     for header, payload in zip(headers, payloads, strict=True):
         yield header
-        async for chunk in reader.chunks(payload):
+        async for chunk in retrieve_feature.payload_chunks(services, payload):
             yield chunk
     yield closing
-
-
-class _PayloadReader:
-    """Reads payloads without blocking the event loop on the disk."""
-
-    def __init__(self, io_pool: Executor) -> None:
-        self.io_pool = io_pool
-
-    async def whole(self, payload: InstancePayload) -> bytes:
-        """All of the payload's bytes: from the page cache right here when it holds them, else in an I/O thread."""
-        if payload.data is not None:
-            return payload.data
-        cached = read_if_cached(payload.path)
-        if cached is not None and len(cached) == payload.size:
-            return cached
-        return await asyncio.get_running_loop().run_in_executor(self.io_pool, payload.path.read_bytes)
-
-    async def chunks(self, payload: InstancePayload) -> AsyncIterator[bytes]:
-        """The payload's bytes: small files in one read, large ones a chunk at a time."""
-        if payload.data is not None or payload.size <= WHOLE_FILE_BYTES:
-            yield await self.whole(payload)
-            return
-        loop = asyncio.get_running_loop()
-        with open(payload.path, "rb") as fp:
-            while chunk := await loop.run_in_executor(self.io_pool, fp.read, CHUNK):
-                yield chunk
 
 
 async def metadata(request: Request) -> Response:
     """The DICOM JSON of every instance in the study, series or instance, with an ETag."""
     scope = await scope_of(request)
-    if not accepts_dicom_json(request.headers.getlist("accept")):
-        raise NotAcceptable()
+    require_dicom_json(request)
     result = await metadata_feature.metadata(
         services_of(request), scope, *_uids(request), if_none_match=request.headers.get("if-none-match")
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import BadRequest
 from ..features import partitions
+from ..features.health import health_report
 from .context import api_version, services_of
 
 
@@ -22,21 +22,5 @@ async def list_partitions(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     """``GET /health/check``: 200 when the index answers, 503 otherwise."""
-    services = services_of(request)
-    try:
-        async with services.db.read() as conn:
-            await conn.execute(text("SELECT 1"))
-        status, code = "Healthy", 200
-    except Exception:
-        status, code = "Unhealthy", 503
-    body = {
-        "overallStatus": status,
-        "details": [
-            {
-                "name": "DataStoreHealthCheck",
-                "status": status,
-                "description": f"The data store is {status.lower()}.",
-            }
-        ],
-    }
-    return JSONResponse(body, status_code=code)
+    report, healthy = await health_report(services_of(request))
+    return JSONResponse(report, status_code=200 if healthy else 503)

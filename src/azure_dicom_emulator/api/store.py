@@ -7,15 +7,12 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..dicom.media_types import accepts_dicom_json
 from ..dicom.multipart import MultipartError, iter_parts, parse_media_type
-from ..errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from ..features.store import service as store_feature
 from ..features.uids import require_valid
 from .context import host_name, scope_of, services_of
-
-DICOM = "application/dicom"
-DICOM_JSON = "application/dicom+json"
+from .http import DICOM, DICOM_JSON, require_dicom_json
 
 
 async def store(request: Request) -> Response:
@@ -34,8 +31,7 @@ async def store(request: Request) -> Response:
     elif media_type != DICOM:
         raise UnsupportedMediaType(f"The specified content type '{content_type}' is not supported.")
     scope = await scope_of(request, create_partition=True)
-    if not accepts_dicom_json(request.headers.getlist("accept")):
-        raise NotAcceptable()
+    require_dicom_json(request)
     study_uid = request.path_params.get("study")
     require_valid(study_uid)
     declared = request.headers.get("content-length")

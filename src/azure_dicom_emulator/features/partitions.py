@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 from ..errors import BadRequest
 from ..storage import index
 from .services import Services
+from .timestamps import utc_text
 
 DEFAULT_PARTITION = "Microsoft.Default"
 DEFAULT_PARTITION_KEY = 1
@@ -52,11 +52,7 @@ async def list_all(services: Services) -> list[dict]:
         {
             "partitionKey": row.partition_key,
             "partitionName": row.partition_name,
-            "createdDate": _iso(row.created_date),
+            "createdDate": utc_text(row.created_date),
         }
         for row in rows
     ]
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z") if value.tzinfo else value.isoformat() + "Z"

@@ -1,4 +1,4 @@
-"""The filesystem blob store: staged uploads, versioned instance files and the orphan sweep."""
+"""The filesystem blob store: staged uploads, versioned instance files, their reads and the orphan sweep."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 STAGING = ".staging"
 
@@ -40,6 +41,18 @@ class FileBlobStore:
     def path(self, key: str) -> Path:
         """The file holding ``key``."""
         return self.root / key
+
+    def read_cached(self, key: str) -> bytes | None:
+        """The whole blob of ``key`` when the page cache holds all of it, without waiting for the disk; else None."""
+        return read_if_cached(self.root / key)
+
+    def read(self, key: str) -> bytes:
+        """The whole blob of ``key``, from the disk if need be (it blocks: call it in an I/O thread)."""
+        return (self.root / key).read_bytes()
+
+    def open(self, key: str) -> BinaryIO:
+        """The blob of ``key`` open for reading (its reads block: make them in an I/O thread)."""
+        return open(self.root / key, "rb")
 
     def publish(self, staged: Path, key: str) -> None:
         """Moves a staged file to ``key`` atomically, replacing nothing that readers could see."""

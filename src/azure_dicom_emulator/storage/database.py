@@ -27,6 +27,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MAX_DRIVER_STATEMENTS = 2048
 _MIGRATION_LOCK_ID = 0x44494356  # any constant shared by every worker
 _BUSY_TIMEOUT_MS = 60000
+_PING = text("SELECT 1")
 
 
 class Database:
@@ -78,6 +79,11 @@ class Database:
             return
         async with self.engine.connect() as conn:
             yield conn
+
+    async def ping(self) -> None:
+        """Runs a trivial query; raises when the database does not answer."""
+        async with self.read() as conn:
+            await conn.execute(_PING)
 
     async def first_row(self, statement: Select, parameters: dict[str, Any]) -> Any | None:
         """The first row of ``statement`` (attributes named as its columns), or None when it finds none.

@@ -8,7 +8,6 @@ parameters as its method arguments (``offset``, ``limit``), v2 as its options' p
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,11 +17,9 @@ from sqlalchemy import Row
 from ...errors import BadRequest
 from ...storage import change_feed
 from ...storage.index import ChangeAction, as_utc
+from ..model_binding import INT32, INT64, boolean_parameter, integer_parameter, invalid_parameter
 from ..services import Services
 
-INT32_MAX = 2**31 - 1
-INT64_MAX = 2**63 - 1
-_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _LATEST = datetime.max.replace(tzinfo=UTC)
 
@@ -46,10 +43,10 @@ def feed_query(api_version: int, params: Mapping[str, str]) -> FeedQuery:
     """The query named by ``params`` (lowercased names, first values); BadRequest with Azure's message if invalid."""
     include_metadata = _boolean(params, "includeMetadata")
     if api_version < 2:
-        offset = _integer(params, "offset", 0, 0, INT32_MAX)
+        offset = _integer(params, "offset", 0, 0, INT32[-1])
         limit = _integer(params, "limit", 10, 1, 100)
         return FeedQuery(api_version, offset, limit, include_metadata)
-    offset = _integer(params, "Offset", 0, 0, INT64_MAX)
+    offset = _integer(params, "Offset", 0, 0, INT64[-1])
     limit = _integer(params, "Limit", 100, 1, 200)
     start = _time(params, "StartTime") or _EARLIEST
     end = _time(params, "EndTime") or _LATEST
@@ -112,30 +109,14 @@ def _entry(row: Row, include_metadata: bool, lower: bool) -> str:
     return text
 
 
-def _invalid(name: str, detail: str) -> BadRequest:
-    return BadRequest(f"The query parameter '{name}' is invalid. {detail}")
-
-
 def _integer(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = params.get(name.lower())
-    if raw is None:
-        return default
-    if not _INTEGER.match(raw) or not -INT64_MAX - 1 <= int(raw) <= INT64_MAX:
-        raise _invalid(name, f"The value '{raw}' is not valid for {name}.")
-    value = int(raw)
-    if not low <= value <= high:
-        raise _invalid(name, f"The field {name} must be between {low} and {high}.")
-    return value
+    return default if raw is None else integer_parameter(name, raw, low, high, INT64)
 
 
 def _boolean(params: Mapping[str, str], name: str) -> bool:
     raw = params.get(name.lower())
-    if raw is None:
-        return True
-    value = raw.strip().lower()
-    if value not in ("true", "false"):
-        raise _invalid(name, f"The value '{raw}' is not valid for {name}.")
-    return value == "true"
+    return True if raw is None else boolean_parameter(name, raw)
 
 
 def _time(params: Mapping[str, str], name: str) -> datetime | None:
@@ -145,13 +126,13 @@ def _time(params: Mapping[str, str], name: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.strip())
     except ValueError:
-        raise _invalid(name, f"The value '{raw}' is not valid for {name}.") from None
+        raise invalid_parameter(name, f"The value '{raw}' is not valid for {name}.") from None
     if value.tzinfo is None:
-        raise _invalid(name, "Date and time value must specify a time zone.")
+        raise invalid_parameter(name, "Date and time value must specify a time zone.")
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise _invalid(name, f"The value '{raw}' is not valid for {name}.") from None
+        raise invalid_parameter(name, f"The value '{raw}' is not valid for {name}.") from None
 
 
 def _dotnet_time(value: datetime) -> str:

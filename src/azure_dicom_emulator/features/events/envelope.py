@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ...storage.index import ChangeAction
+from ..timestamps import utc_text
 
 EVENT_TYPES = {
     ChangeAction.CREATE: "Microsoft.HealthcareApis.DicomImageCreated",
@@ -54,7 +55,7 @@ def event_grid_event(
         "eventType": EVENT_TYPES[action],
         "dataVersion": "1",
         "metadataVersion": "1",
-        "eventTime": time.isoformat().replace("+00:00", "Z"),
+        "eventTime": utc_text(time),
     }
 
 

@@ -8,8 +8,8 @@ from datetime import datetime
 from ...errors import BadRequest, NotFound
 from ...settings.event_sinks import SinkConfig
 from ...storage import outbox
-from ...storage.index import as_utc
 from ..services import Services
+from ..timestamps import utc_text
 from .envelope import in_schema
 
 INSPECTOR_DISABLED = "The events inspector is disabled (DICOM_EMULATOR_EVENTS_INSPECTOR=false)."
@@ -53,7 +53,7 @@ async def sink_states(services: Services) -> list[dict]:
             "schema": configs[row.name].event_schema,
             "deliveredThroughSequence": row.position,
             "failedAttempts": row.attempts,
-            "nextAttemptTime": _iso(row.next_attempt_at),
+            "nextAttemptTime": _optional_utc_text(row.next_attempt_at),
             "lastError": row.last_error,
             "validated": _validated(configs[row.name], row.validated_endpoint),
         }
@@ -73,7 +73,7 @@ async def dead_letters(services: Services, sink_name: str | None, limit: int) ->
             "deliveryAttempts": row.attempts,
             "lastDeliveryOutcome": row.last_error,
             "lastHttpStatusCode": row.last_status,
-            "deadLetteredTime": _iso(row.dead_lettered_at),
+            "deadLetteredTime": _optional_utc_text(row.dead_lettered_at),
         }
         for row in rows
     ]
@@ -94,5 +94,5 @@ def _validated(config: SinkConfig, validated_endpoint: str | None) -> bool | Non
     return validated_endpoint == config.target if config.type == "webhook" else None
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else as_utc(value).isoformat().replace("+00:00", "Z")
+def _optional_utc_text(value: datetime | None) -> str | None:
+    return None if value is None else utc_text(value)

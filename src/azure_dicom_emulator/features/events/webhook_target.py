@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import aiohttp
 
 from ...settings.event_sinks import WebhookSink
+from ..timestamps import utc_text
 from .envelope import in_schema
 from .target import DeliveryFailed
 
@@ -59,7 +60,7 @@ class WebhookTarget:
             "subject": "",
             "data": {"validationCode": code, "validationUrl": validation_url},
             "eventType": VALIDATION_EVENT,
-            "eventTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "eventTime": utc_text(datetime.now(UTC)),
             "metadataVersion": "1",
             "dataVersion": "2",
         }

@@ -18,9 +18,9 @@ from ...storage import operations, reindexing, tag_values
 from ...storage.tag_values import TagLevel, TagStatus
 from .. import partitions
 from ..operations import REINDEX, operation_url
-from ..operations.records import iso_utc
 from ..scope import Scope
 from ..services import Services
+from ..timestamps import utc_text
 
 MAX_TAGS = 128
 SYNTAX_ERROR = "The syntax of the request body is invalid."
@@ -285,7 +285,7 @@ async def list_errors(services: Services, written: str, limit: int, offset: int)
             "studyInstanceUid": error.study_uid,
             "seriesInstanceUid": error.series_uid,
             "sopInstanceUid": error.sop_uid,
-            "createdTime": iso_utc(error.created_time),
+            "createdTime": utc_text(error.created_time),
             "errorMessage": error.error_message,
             "partitionName": names.get(error.partition_key),
         }

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
 
 from ...errors import NotFound
 from ...storage import operations
 from ..scope import Scope
 from ..services import Services
+from ..timestamps import utc_text
 
 REINDEX = "reindex"
 
@@ -21,13 +21,6 @@ class LostOwnership(RuntimeError):
 def operation_url(scope: Scope, operation_id: str) -> str:
     """The absolute URL of an operation, under the request's version."""
     return f"{scope.base_url}/{scope.version_segment}/operations/{operation_id}"
-
-
-def iso_utc(value: datetime) -> str:
-    """A UTC time as ``2023-05-08T05:01:30.144137Z``."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def operation_id_of(text: str) -> str:
@@ -54,8 +47,8 @@ async def get(services: Services, scope: Scope, text: str) -> tuple[dict, bool]:
     body = {
         "operationId": row.operation_id,
         "type": row.type,
-        "createdTime": iso_utc(row.created_time),
-        "lastUpdatedTime": iso_utc(row.last_updated_time),
+        "createdTime": utc_text(row.created_time),
+        "lastUpdatedTime": utc_text(row.last_updated_time),
         "status": status,
         "percentComplete": row.percent_complete,
         "resources": [f"{root}/extendedquerytags/{path}" for path in json.loads(row.resources)],

@@ -13,7 +13,8 @@ from ...dicom.extended_values import KINDS
 from ...errors import BadRequest
 from ...storage import search as conditions
 from ...storage.tag_values import TagLevel, TagStatus
-from ..paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, integer_parameter, invalid_parameter
+from ..model_binding import boolean_parameter
+from ..paging import DEFAULT_LIMIT, limit_and_offset
 from .attributes import Resource
 
 _RESERVED = ("limit", "offset", "fuzzymatching", "includefield")
@@ -93,17 +94,9 @@ def parse_options(pairs: list[tuple[str, str]]) -> QueryOptions:
             first.setdefault(reserved, value)
         else:
             options.filters.append((key, value))
-    if "limit" in first:
-        options.limit = integer_parameter("Limit", first["limit"], 1, MAX_LIMIT)
-    if "offset" in first:
-        options.offset = integer_parameter("Offset", first["offset"], 0, MAX_OFFSET)
+    options.limit, options.offset = limit_and_offset(first)
     if "fuzzymatching" in first:
-        text = first["fuzzymatching"].strip().lower()
-        if text not in ("true", "false"):
-            raise invalid_parameter(
-                "FuzzyMatching", f"The value '{first['fuzzymatching']}' is not valid for FuzzyMatching."
-            )
-        options.fuzzy = text == "true"
+        options.fuzzy = boolean_parameter("FuzzyMatching", first["fuzzymatching"])
     return options
 
 

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from ...dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_frames
+from ...dicom.media_types import negotiate_frames
 from ...dicom.pixel_errors import TranscodeError
 from ...errors import BadRequest, NotAcceptable
+from ..model_binding import integer_value
 from ..scope import Scope
 from ..services import Services
 from ..uids import require_valid
 from . import pixel_jobs, stored_pixels
 from .instances import ANY_TRANSFER_SYNTAX, TRANSCODE_FAILED, require_transcodable_size
+from .negotiation import negotiated
 
 INVALID_FRAMES = (
     "The specified frames value is not valid. At least one frame must be present, and all requested frames "
@@ -23,7 +24,6 @@ INVALID_FRAMES = (
 )
 SINGLE_FRAME_ONLY = "The accept header is supported for single frame retrieval, use multi-part accept header instead."
 INLINE_READ_BYTES = 1024 * 1024
-_NUMBER = re.compile(r"^\s*[+-]?\d+\s*$")
 # Native frames in these syntaxes are the same bytes as in Explicit VR Little Endian.
 _LITTLE_ENDIAN_NATIVE = frozenset({ImplicitVRLittleEndian, ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian})
 
@@ -40,11 +40,8 @@ class FramesResult:
 
 def parse_frame_numbers(text: str) -> list[int]:
     """The 1-based frame numbers of a comma-separated list; 400 unless each is an integer above 0."""
-    pieces = text.split(",")
-    if not all(_NUMBER.match(piece) for piece in pieces):
-        raise BadRequest(INVALID_FRAMES)
-    numbers = [int(piece) for piece in pieces]
-    if any(number < 1 for number in numbers):
+    numbers = [integer_value(piece) for piece in text.split(",")]
+    if any(number is None or number < 1 for number in numbers):
         raise BadRequest(INVALID_FRAMES)
     return numbers
 
@@ -59,12 +56,7 @@ async def retrieve_frames(
     """
     require_valid(study_uid, series_uid, sop_uid)
     numbers = parse_frame_numbers(frames)
-    try:
-        media = negotiate_frames(accept)
-    except NotAcceptableError as exc:
-        raise NotAcceptable(str(exc)) from exc
-    except BadAcceptError as exc:
-        raise BadRequest(str(exc)) from exc
+    media = negotiated(negotiate_frames, accept)
     if not media.multipart and len(numbers) > 1:
         raise BadRequest(SINGLE_FRAME_ONLY)
     stored = await stored_pixels.load(services, scope, study_uid, series_uid, sop_uid)

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_resource
+from ...dicom.media_types import negotiate_resource
 from ...dicom.pixel_errors import TranscodeError
-from ...errors import BadRequest, NotAcceptable, resource_not_found
+from ...errors import NotAcceptable, resource_not_found
 from ...storage import index
 from ..scope import Scope
 from ..services import Services
 from ..uids import normalized, require_valid
 from . import pixel_jobs
+from .negotiation import negotiated
 
 ANY_TRANSFER_SYNTAX = "*"
 MAX_TRANSCODE_BYTES = 104857600
-NOT_ACCEPTABLE = "The request headers are not acceptable"
+WHOLE_READ_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024
 MULTIPLE_INSTANCES = (
     "Accept transfer syntax '{ts}' is not supported when multiple instances are matched. Matching instances "
     "can be retrieved with their original transfer syntax by specifying 'transfer-syntax=*' in the Accept header."
@@ -31,12 +34,17 @@ TRANSCODE_FAILED = "The specified transcoding is not supported."
 
 @dataclass
 class InstancePayload:
-    """One instance to send: its stored file, or bytes transcoded from it."""
+    """One instance to send: its stored blob, or bytes transcoded from it."""
 
     transfer_syntax_uid: str
     size: int
-    path: Path | None = None
+    blob_key: str | None = None
     data: bytes | None = None
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the payload is sent as a stream (above 8 MiB) rather than as one body."""
+        return self.size > WHOLE_READ_BYTES
 
 
 @dataclass
@@ -58,12 +66,7 @@ async def retrieve(
     """The instances of a study, series or instance in the negotiated transfer syntax."""
     require_valid(study_uid, series_uid, sop_uid)
     level = "instance" if sop_uid else "series" if series_uid else "study"
-    try:
-        media = negotiate_resource(accept, level)
-    except NotAcceptableError as exc:
-        raise NotAcceptable(NOT_ACCEPTABLE) from exc
-    except BadAcceptError as exc:
-        raise BadRequest(str(exc)) from exc
+    media = negotiated(negotiate_resource, accept, level)
     async with services.db.read() as conn:
         rows = await index.instance_files(
             conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
@@ -75,12 +78,32 @@ async def retrieve(
         raise NotAcceptable(MULTIPLE_INSTANCES.format(ts=target))
     payloads = []
     for row in rows:
-        path = services.blobs.path(row.blob_key)
         if target in (ANY_TRANSFER_SYNTAX, row.transfer_syntax_uid):
-            payloads.append(InstancePayload(row.transfer_syntax_uid, row.size, path=path))
+            payloads.append(InstancePayload(row.transfer_syntax_uid, row.size, blob_key=row.blob_key))
         else:
-            payloads.append(await _transcode(services, path, row.size, target))
+            payloads.append(await _transcode(services, services.blobs.path(row.blob_key), row.size, target))
     return RetrieveResult(media.multipart, payloads)
+
+
+async def payload_bytes(services: Services, payload: InstancePayload) -> bytes:
+    """All of the payload's bytes: from the page cache right here when it holds them, else in an I/O thread."""
+    if payload.data is not None:
+        return payload.data
+    cached = services.blobs.read_cached(payload.blob_key)
+    if cached is not None and len(cached) == payload.size:
+        return cached
+    return await asyncio.get_running_loop().run_in_executor(services.io_pool, services.blobs.read, payload.blob_key)
+
+
+async def payload_chunks(services: Services, payload: InstancePayload) -> AsyncIterator[bytes]:
+    """The payload's bytes: in one piece when small or transcoded, else its blob a chunk at a time."""
+    if payload.data is not None or not payload.streamed:
+        yield await payload_bytes(services, payload)
+        return
+    loop = asyncio.get_running_loop()
+    with services.blobs.open(payload.blob_key) as blob:
+        while chunk := await loop.run_in_executor(services.io_pool, blob.read, CHUNK_BYTES):
+            yield chunk
 
 
 async def _transcode(services: Services, path: Path, size: int, target: str) -> InstancePayload:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from ...dicom.media_types import BadAcceptError, NotAcceptableError, negotiate_rendered, negotiate_rendered_leniently
+from ...dicom.media_types import negotiate_rendered, negotiate_rendered_leniently
 from ...dicom.pixel_errors import RenderError, TranscodeError
 from ...errors import FRAME_NOT_FOUND, BadRequest, NotAcceptable, NotFound
+from ..model_binding import integer_value
 from ..scope import Scope
 from ..services import Services
 from ..uids import require_valid
 from . import pixel_jobs, stored_pixels
 from .frames import INVALID_FRAMES, parse_frame_numbers
 from .instances import MAX_TRANSCODE_BYTES
+from .negotiation import negotiated
 
 INVALID_QUALITY = "Image quality must be between 1 and 100 inclusive"
 TOO_LARGE = "Requested DICOM instance size is above the supported limit of {limit} for rendering."
@@ -48,12 +50,7 @@ async def rendered(
     """
     require_valid(study_uid, series_uid, sop_uid)
     number = 1 if frame is None else _single_frame(frame)
-    try:
-        media_type = negotiate_rendered_leniently(accept) if lenient else negotiate_rendered(accept)
-    except NotAcceptableError as exc:
-        raise NotAcceptable(str(exc)) from exc
-    except BadAcceptError as exc:
-        raise BadRequest(str(exc)) from exc
+    media_type = negotiated(negotiate_rendered_leniently if lenient else negotiate_rendered, accept)
     level = _quality(quality)
     stored = await stored_pixels.load(services, scope, study_uid, series_uid, sop_uid)
     if stored.size > MAX_TRANSCODE_BYTES:
@@ -88,10 +85,7 @@ def _single_frame(text: str) -> int:
 def _quality(text: str | None) -> int:
     if text is None:
         return DEFAULT_QUALITY
-    try:
-        level = int(text.strip())
-    except ValueError as exc:
-        raise BadRequest(INVALID_QUALITY) from exc
-    if not 1 <= level <= 100:
+    level = integer_value(text)
+    if level is None or not 1 <= level <= 100:
         raise BadRequest(INVALID_QUALITY)
     return level
