@@ -3,6 +3,8 @@ with Azure's statuses, bodies and headers for each refusal; SQLite and PostgreSQ
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from pydicom.dataset import Dataset
@@ -422,3 +424,33 @@ def test_workitem_routes_answer_415_and_406_as_azure(server):
 def test_subscriptions_have_no_route(server):
     url = f"{server.url}/v2/workitems/1.2.840.10008.5.1.4.34.5/subscribers/AE1"
     assert httpx.post(url, headers=HEADERS).status_code == 404
+
+
+def _without_empty_values(dataset: dict) -> dict:
+    """``dataset`` as pydicom writes it once its empty ``"Value": []`` entries are dropped."""
+    trimmed = {}
+    for key, attribute in dataset.items():
+        attribute = dict(attribute)
+        if attribute.get("Value") == []:
+            del attribute["Value"]
+        elif attribute["vr"] == "SQ" and "Value" in attribute:
+            attribute["Value"] = [_without_empty_values(item) for item in attribute["Value"]]
+        trimmed[key] = attribute
+    return trimmed
+
+
+def test_attributes_without_a_value_member_count_as_present_and_empty(server):
+    uid = generate_uid()
+    content = json.dumps([_without_empty_values(workitem().to_json_dict())]).encode()
+    assert b'"Value": []' not in content
+    response = httpx.post(f"{server.url}/v2/workitems?{uid}", content=content, headers=HEADERS)
+    assert response.status_code == 201, response.text
+    assert retrieve(server, uid)["00404021"] == {"vr": "SQ"}
+
+
+def test_v1_serves_workitems_under_its_own_version_segment(server):
+    uid = generate_uid()
+    response = httpx.post(f"{server.url}/v1/workitems?{uid}", content=body(workitem()), headers=HEADERS)
+    assert response.status_code == 201
+    assert response.headers["Location"] == f"{server.url}/v1/workitems/{uid}"
+    assert httpx.get(response.headers["Location"], headers={"Accept": DICOM_JSON}).status_code == 200
