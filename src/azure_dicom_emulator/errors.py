@@ -8,14 +8,22 @@ INTERNAL_ERROR_MESSAGE = (
 
 
 class ServiceError(Exception):
-    """A request that cannot be served; ``status`` and ``message`` are what the client receives."""
+    """A request that cannot be served; ``status`` and ``message`` are what the client receives.
+
+    The message is plain text, unless ``quoted``: then it is a JSON string literal, as Azure writes the
+    outcome of a workitem transaction. With ``warning`` the message is also sent in a ``Warning`` header.
+    """
 
     status = 500
 
-    def __init__(self, message: str = "", headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str = "", headers: dict[str, str] | None = None, quoted: bool = False, warning: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+        self.quoted = quoted
+        self.warning = warning
 
 
 class BadRequest(ServiceError):

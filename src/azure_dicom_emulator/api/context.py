@@ -58,17 +58,37 @@ def host_name(request: Request) -> str:
     return re.sub(r":\d+$", "", host)
 
 
+def warning_header(request: Request, message: str) -> dict[str, str]:
+    """Azure's ``Warning`` header carrying ``message``: ``299 {host}: "{message}"``, the host without port."""
+    return {"Warning": f'299 {host_name(request)}: "{message}"'}
+
+
+def check_route(request: Request) -> None:
+    """Raises what `scope_of` raises for the version segment and the partition's name, without the database."""
+    api_version(request.path_params["version"])
+    name = _partition_name(request)
+    if name is not None:
+        partitions.check_name(name)
+
+
+def _partition_name(request: Request) -> str | None:
+    """The route's partition name, None without one; 400 when the route and the partitions setting disagree."""
+    name = request.path_params.get("partition")
+    enabled = services_of(request).settings.partitions_enabled
+    if enabled and name is None:
+        raise BadRequest(partitions.NAME_MISSING)
+    if not enabled and name is not None:
+        raise BadRequest(partitions.FEATURE_DISABLED)
+    return name
+
+
 async def scope_of(request: Request, create_partition: bool = False) -> Scope:
     """The request's Scope, applying the partition rules of spec §2 (400s in Azure's words)."""
     services = services_of(request)
     segment = request.path_params["version"]
     version = api_version(segment)
-    name = request.path_params.get("partition")
+    name = _partition_name(request)
     enabled = services.settings.partitions_enabled
-    if enabled and name is None:
-        raise BadRequest(partitions.NAME_MISSING)
-    if not enabled and name is not None:
-        raise BadRequest(partitions.FEATURE_DISABLED)
     if name is None:
         key, name = partitions.DEFAULT_PARTITION_KEY, partitions.DEFAULT_PARTITION
     else:

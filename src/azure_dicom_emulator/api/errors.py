@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import INTERNAL_ERROR_MESSAGE, ServiceError
-from .context import UnsupportedApiVersion
+from .context import UnsupportedApiVersion, warning_header
 from .http import JSON_UTF8, TEXT
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,15 @@ async def service_error(request: Request, exc: Exception) -> Response:
         return unsupported_version(request, exc.message)
     if not exc.message:
         return Response(status_code=exc.status, headers=exc.headers)
-    return Response(exc.message, status_code=exc.status, media_type=TEXT, headers=exc.headers)
+    headers = {**exc.headers, **warning_header(request, exc.message)} if exc.warning else exc.headers
+    if exc.quoted:
+        return Response(json_string(exc.message), status_code=exc.status, media_type=JSON_UTF8, headers=headers)
+    return Response(exc.message, status_code=exc.status, media_type=TEXT, headers=headers)
+
+
+def json_string(message: str) -> str:
+    """``message`` as a JSON string literal, the body Azure gives a workitem transaction's outcome."""
+    return json.dumps(message, ensure_ascii=False)
 
 
 def unsupported_version(request: Request, segment: str) -> Response:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
 from ..dicom.media_types import accepts_dicom_json
-from ..errors import NotAcceptable
+from ..errors import NotAcceptable, PayloadTooLarge
 
 DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
@@ -25,3 +26,26 @@ def require_dicom_json(request: Request) -> None:
     """Raises NotAcceptable (406) unless the request's Accept allows ``application/dicom+json``."""
     if not accepts_dicom_json(request.headers.getlist("accept")):
         raise NotAcceptable()
+
+
+def limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The request body's chunks as they arrive; 413 once it is (or declares to be) over ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(limit)
+    return _limited(request.stream(), limit)
+
+
+async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    received = 0
+    async for chunk in chunks:
+        received += len(chunk)
+        if received > limit:
+            raise PayloadTooLarge(limit)
+        if chunk:
+            yield chunk
+
+
+async def whole_body(request: Request, limit: int) -> bytes:
+    """The request body, read whole; 413 when it is over ``limit`` bytes."""
+    return b"".join([chunk async for chunk in limited_body(request, limit)])

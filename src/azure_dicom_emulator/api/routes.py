@@ -9,11 +9,24 @@ from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from . import changefeed, delete, events, extended_query_tags, frames, operations, query, retrieve, service, store
+from . import (
+    changefeed,
+    delete,
+    events,
+    extended_query_tags,
+    frames,
+    operations,
+    query,
+    retrieve,
+    service,
+    store,
+    workitems,
+)
 
 STUDY = "studies/{study}"
 SERIES = STUDY + "/series/{series}"
 INSTANCE = SERIES + "/instances/{instance}"
+WORKITEM = "workitems/{workitem}"
 
 # (path after the version and optional partition segment, endpoint, methods). No two paths match the same
 # URL, so the order only decides how many patterns a request is tried against: a viewer's requests come first.
@@ -38,6 +51,12 @@ PARTITIONED = [
     (STUDY, delete.delete, ["DELETE"]),
     (SERIES, delete.delete, ["DELETE"]),
     (INSTANCE, delete.delete, ["DELETE"]),
+    ("workitems", workitems.search, ["GET"]),
+    ("workitems", workitems.create, ["POST"]),
+    (WORKITEM, workitems.retrieve, ["GET"]),
+    (WORKITEM, workitems.update, ["POST"]),
+    (WORKITEM + "/state", workitems.change_state, ["PUT"]),
+    (WORKITEM + "/cancelrequest", workitems.request_cancellation, ["POST"]),
 ]
 UNPARTITIONED = [
     ("partitions", service.list_partitions, ["GET"]),

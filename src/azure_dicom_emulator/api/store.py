@@ -8,11 +8,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..dicom.multipart import MultipartError, iter_parts, parse_media_type
-from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from ..errors import BadRequest, UnsupportedMediaType
 from ..features.store import service as store_feature
 from ..features.uids import require_valid
-from .context import host_name, scope_of, services_of
-from .http import DICOM, DICOM_JSON, require_dicom_json
+from .context import scope_of, services_of, warning_header
+from .http import DICOM, DICOM_JSON, limited_body, require_dicom_json
 
 
 async def store(request: Request) -> Response:
@@ -34,10 +34,7 @@ async def store(request: Request) -> Response:
     require_dicom_json(request)
     study_uid = request.path_params.get("study")
     require_valid(study_uid)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(limit)
-    body = _limited(request.stream(), limit)
+    body = limited_body(request, limit)
     if media_type == DICOM:
         parts = _single_part(body)
     else:
@@ -47,23 +44,13 @@ async def store(request: Request) -> Response:
         return Response(status_code=outcome.status)
     headers = {}
     if outcome.multiple_values_indexed:
-        headers["Warning"] = f'299 {host_name(request)}: "{store_feature.MULTIPLE_VALUES_WARNING}"'
+        headers = warning_header(request, store_feature.MULTIPLE_VALUES_WARNING)
     return Response(
         store_feature.response_body(outcome.dataset),
         status_code=outcome.status,
         media_type=DICOM_JSON,
         headers=headers,
     )
-
-
-async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
-    received = 0
-    async for chunk in chunks:
-        received += len(chunk)
-        if received > limit:
-            raise PayloadTooLarge(limit)
-        if chunk:
-            yield chunk
 
 
 async def _single_part(body: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:

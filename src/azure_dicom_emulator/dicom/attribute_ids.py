@@ -6,7 +6,15 @@ import re
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 
-__all__ = ["dictionary_vrs", "is_private", "is_private_creator", "name_of", "parse_attribute_id", "path_of"]
+__all__ = [
+    "dictionary_vrs",
+    "is_private",
+    "is_private_creator",
+    "name_of",
+    "parse_attribute_id",
+    "path_of",
+    "tag_label",
+]
 
 _HEX_TAG = re.compile(r"[0-9A-Fa-f]{8}")
 
@@ -23,6 +31,11 @@ def parse_attribute_id(text: str) -> int | None:
 def path_of(tag: int) -> str:
     """The tag as 8 uppercase hexadecimal digits."""
     return f"{tag:08X}"
+
+
+def tag_label(tag: int) -> str:
+    """The tag as the service's messages write it: ``(0040,a370)``."""
+    return f"({tag >> 16:04x},{tag & 0xFFFF:04x})"
 
 
 def name_of(tag: int) -> str:

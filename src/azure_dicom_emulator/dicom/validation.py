@@ -19,6 +19,7 @@ from pydicom.charset import default_encoding
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
+from .attribute_ids import tag_label
 from .core_attributes import CORE_ATTRIBUTES
 from .dicom_json import (
     BINARY_SIZES,
@@ -32,7 +33,7 @@ from .dicom_json import (
 )
 from .value_rules import binary_count, element_vr_problem, minimal_value_problem
 
-__all__ = ["INDEXED_TAGS", "ValidationResult", "validate_instance"]
+__all__ = ["INDEXED_TAGS", "ValidationResult", "element_failure", "validate_instance"]
 
 SOP_CLASS_UID = 0x00080016
 SOP_INSTANCE_UID = 0x00080018
@@ -147,7 +148,7 @@ class _Check:
             if not values or len(values) != 1 or not values[0].strip(" \0"):
                 self.fail(tag, _missing(tag))
             elif detail := minimal_value_problem("UI", values[0]):
-                self.fail(tag, _minimal_failure(tag, "UI", detail))
+                self.fail(tag, element_failure(tag, "UI", detail))
             elif (
                 tag == STUDY_INSTANCE_UID
                 and study_uid_in_url is not None
@@ -170,12 +171,12 @@ class _Check:
             if len(values) != 1 or not values[0]:
                 self.fail(PATIENT_ID, _missing(PATIENT_ID))
             elif detail := minimal_value_problem("LO", values[0]):
-                self.fail(PATIENT_ID, _minimal_failure(PATIENT_ID, "LO", detail))
+                self.fail(PATIENT_ID, element_failure(PATIENT_ID, "LO", detail))
         elif not "\\".join(values).strip():
             self.warn(self.ds, PATIENT_ID, _missing(PATIENT_ID), self.encodings)
             self.dropped.add(PATIENT_ID)
         elif detail := minimal_value_problem("LO", values[0].rstrip("\0")):
-            self.fail(PATIENT_ID, _minimal_failure(PATIENT_ID, "LO", detail))
+            self.fail(PATIENT_ID, element_failure(PATIENT_ID, "LO", detail))
 
     def indexed_elements(self) -> None:
         """v1: the minimal check of each indexed attribute's first value."""
@@ -197,7 +198,7 @@ class _Check:
             if count is not None and count > 1:
                 self.multiple_values = True
             if detail:
-                self.fail(tag, _minimal_failure(tag, vr, detail))
+                self.fail(tag, element_failure(tag, vr, detail))
 
     def all_elements(self) -> None:
         """v2: the VR rules on every element; top-level offenders are dropped."""
@@ -249,7 +250,7 @@ def _label(ds: Dataset, tag: int, encodings: list[str]) -> str:
 
 
 def _missing(tag: int) -> str:
-    return f"The required tag '({tag >> 16:04x},{tag & 0xFFFF:04x})' is missing."
+    return f"The required tag '{tag_label(tag)}' is missing."
 
 
 def _uid_key(uid: str) -> str:
@@ -261,6 +262,7 @@ def _unexpected_vr(ds: Dataset, tag: int, expected: str, actual: str, encodings:
     return f"The extended query tag '{label}' is expected to have VR '{expected}' but has '{actual}' in file."
 
 
-def _minimal_failure(tag: int, vr: str, detail: str) -> str:
-    name = keyword_for_tag(tag) or f"({tag >> 16:04x},{tag & 0xFFFF:04x})"
+def element_failure(tag: int, vr: str, detail: str) -> str:
+    """Azure's text for an element whose value breaks its VR's rules (``detail`` says how)."""
+    name = keyword_for_tag(tag) or tag_label(tag)
     return f"Dicom element '{name}' failed validation for VR '{vr}': {detail}."

@@ -31,3 +31,7 @@ class Scope:
     def instance_url(self, study_uid: str, series_uid: str, sop_uid: str) -> str:
         """Absolute URL of an instance."""
         return f"{self.root_url}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
+
+    def workitem_url(self, workitem_uid: str) -> str:
+        """Absolute URL of a workitem."""
+        return f"{self.root_url}/workitems/{workitem_uid}"

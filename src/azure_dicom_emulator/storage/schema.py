@@ -276,3 +276,41 @@ event_dead_letter = Table(
     Column("dead_lettered_at", DateTime(timezone=True), nullable=False),
     Index(None, "sink", "sequence"),
 )
+
+# Workitems (UPS-RS): one row per workitem with its state, the transaction UID that claimed it, a version
+# for optimistic concurrency, its DICOM JSON (without the transaction UID) and the matching keys of the
+# top-level search keys (dicom.ups_search_keys); the values of sequence keys have a row each.
+workitem = Table(
+    "workitem",
+    metadata,
+    Column("workitem_key", Key, primary_key=True, autoincrement=True),
+    Column("partition_key", Key, ForeignKey("partition.partition_key"), nullable=False),
+    Column("sop_uid", UID, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("transaction_uid", UID),
+    Column("version", Integer, nullable=False),
+    Column("dataset", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("patient_name_key", MatchKey),
+    Column("patient_name_words", MatchKey),
+    Column("patient_id_key", MatchKey),
+    Column("start_date_time", MatchKey),
+    Column("study_uid", UID),
+    UniqueConstraint("partition_key", "sop_uid"),
+    Index(None, "partition_key", "workitem_key"),
+    Index(None, "partition_key", "patient_name_key", "workitem_key"),
+    Index(None, "partition_key", "patient_id_key", "workitem_key"),
+    Index(None, "partition_key", "start_date_time", "workitem_key"),
+    Index(None, "partition_key", "state", "workitem_key"),
+    Index(None, "partition_key", "study_uid", "workitem_key"),
+)
+
+workitem_sequence_value = Table(
+    "workitem_sequence_value",
+    metadata,
+    Column("workitem_key", Key, ForeignKey("workitem.workitem_key"), nullable=False),
+    Column("path", String(17), nullable=False),  # e.g. 0040A370.00080050
+    Column("value", MatchKey, nullable=False),
+    PrimaryKeyConstraint("workitem_key", "path", "value"),
+    Index(None, "path", "value", "workitem_key"),
+)

@@ -231,20 +231,28 @@ def _fuzzy(query_tag: QueryTag, key: str, value: str) -> conditions.Condition:
 
 
 def _date_or_time(query_tag: QueryTag, value: str, target: dict, kind: str | None) -> conditions.Condition:
-    vr = query_tag.vr
+    bounds = moment_range(query_tag.tag, query_tag.vr, value)
+    if bounds is None:
+        return conditions.Equals(query_tag.level, moment_key(query_tag.tag, query_tag.vr, value), kind=kind, **target)
+    return conditions.Between(query_tag.level, *bounds, kind=kind, **target)
+
+
+def moment_range(tag: int, vr: str, value: str) -> tuple[str | None, str | None] | None:
+    """The (low, high) matching keys of a range (``a-b``, ``a-``, ``-b``) of a DA, DT or TM attribute, an open end
+    None (a TM end its extreme); None when ``value`` is one moment (see `moment_key`). 400 in Azure's words."""
     if "-" not in value or (vr == "DT" and _is_single_date_time_with_offset(value)):
-        return conditions.Equals(query_tag.level, _moment(query_tag, value), kind=kind, **target)
+        return None
     parts = value.split("-")
     if len(parts) != 2:
-        _moment(query_tag, value)  # a value with several hyphens is no valid moment
+        moment_key(tag, vr, value)  # a value with several hyphens is no valid moment
     low_text, high_text = (part.strip() for part in parts)
     if not low_text and not high_text:
         raise BadRequest(EMPTY_RANGE)
-    low = _moment(query_tag, low_text) if low_text else _open_end(vr, low=True)
-    high = _moment(query_tag, high_text) if high_text else _open_end(vr, low=False)
+    low = moment_key(tag, vr, low_text) if low_text else _open_end(vr, low=True)
+    high = moment_key(tag, vr, high_text) if high_text else _open_end(vr, low=False)
     if low is not None and high is not None and low > high:
         raise BadRequest(REVERSED_RANGE.format(value=value, low=low_text, high=high_text))
-    return conditions.Between(query_tag.level, low, high, kind=kind, **target)
+    return low, high
 
 
 def _is_single_date_time_with_offset(value: str) -> bool:
@@ -257,12 +265,13 @@ def _open_end(vr: str, low: bool) -> str | None:
     return None
 
 
-def _moment(query_tag: QueryTag, value: str) -> str:
-    name = name_of(query_tag.tag)
-    if query_tag.vr == "DA":
+def moment_key(tag: int, vr: str, value: str) -> str:
+    """The matching key of one DA, DT or TM query value of attribute ``tag``; 400 in Azure's words when invalid."""
+    name = name_of(tag)
+    if vr == "DA":
         key = matching.date_key(value)
         message = INVALID_DATE
-    elif query_tag.vr == "TM":
+    elif vr == "TM":
         key = matching.time_key(value)
         message = INVALID_TIME
     else:
