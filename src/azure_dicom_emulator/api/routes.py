@@ -9,7 +9,19 @@ from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from . import changefeed, delete, events, extended_query_tags, frames, operations, query, retrieve, service, store
+from . import (
+    changefeed,
+    delete,
+    events,
+    export,
+    extended_query_tags,
+    frames,
+    operations,
+    query,
+    retrieve,
+    service,
+    store,
+)
 
 STUDY = "studies/{study}"
 SERIES = STUDY + "/series/{series}"
@@ -38,6 +50,7 @@ PARTITIONED = [
     (STUDY, delete.delete, ["DELETE"]),
     (SERIES, delete.delete, ["DELETE"]),
     (INSTANCE, delete.delete, ["DELETE"]),
+    ("export", export.export, ["POST"]),
 ]
 UNPARTITIONED = [
     ("partitions", service.list_partitions, ["GET"]),

@@ -1,0 +1,70 @@
+"""End to end: the real server exports to Azurite's blob service; the operation reports its results."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+from dicomweb_client import DICOMwebClient
+from pydicom.uid import generate_uid
+
+from harness.azurite import new_container
+
+from ..support.factories import make_dataset
+
+
+def wait_for_end(server, href: str) -> dict:
+    """The operation's JSON once it has ended (200), after 202s with Location while it runs."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        response = httpx.get(href, timeout=30)
+        if response.status_code == 200:
+            return response.json()
+        assert response.status_code == 202
+        assert response.headers["location"] == href
+        time.sleep(0.1)
+    pytest.fail("the export did not end")
+
+
+def export(server, azurite, version: str, values: list[str]) -> tuple[dict, object]:
+    """Starts an export of ``values`` to a new container; returns the operation reference and the container."""
+    container = new_container(azurite, f"e2e-{uuid.uuid4().hex[:12]}")
+    settings = {"connectionString": azurite.connection_string, "blobContainerName": container.container_name}
+    body = {
+        "source": {"type": "identifiers", "settings": {"values": values}},
+        "destination": {"type": "azureblob", "settings": settings},
+    }
+    response = httpx.post(f"{server.url}/{version}/export", json=body, timeout=30)
+    assert response.status_code == 202, response.text
+    reference = response.json()
+    assert response.headers["location"] == reference["href"] == f"{server.url}/{version}/operations/{reference['id']}"
+    return reference, container
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_an_export_copies_each_instance_byte_for_byte_and_logs_what_it_skipped(server, azurite_blob, version):
+    dicomweb = DICOMwebClient(f"{server.url}/{version}")
+    study = generate_uid()
+    datasets = [make_dataset(study), make_dataset(study), make_dataset()]
+    dicomweb.store_instances(datasets)
+    unknown = generate_uid()
+    reference, container = export(server, azurite_blob, version, [study, datasets[2].StudyInstanceUID, unknown])
+    done = wait_for_end(server, reference["href"])
+    assert done["type"] == "export"
+    assert done["status"] == ("completed" if version == "v1" else "succeeded")
+    for ds in datasets:
+        path = f"{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}"
+        stored = httpx.get(
+            f"{server.url}/{version}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+            f"/instances/{ds.SOPInstanceUID}",
+            headers={"Accept": "application/dicom; transfer-syntax=*"},
+            timeout=30,
+        )
+        assert stored.status_code == 200
+        assert container.download_blob(f"{reference['id']}/results/{path}.dcm").readall() == stored.content
+    [line] = container.download_blob(f"{reference['id']}/errors.log").readall().decode().splitlines()
+    assert json.loads(line)["identifier"] == unknown
+    assert json.loads(line)["error"] == "The specified study cannot be found."
