@@ -68,3 +68,16 @@ def test_an_export_copies_each_instance_byte_for_byte_and_logs_what_it_skipped(s
     [line] = container.download_blob(f"{reference['id']}/errors.log").readall().decode().splitlines()
     assert json.loads(line)["identifier"] == unknown
     assert json.loads(line)["error"] == "The specified study cannot be found."
+
+
+def test_the_operation_of_an_export_reports_exported_skipped_and_error_href_without_percent_complete(
+    server, azurite_blob
+):
+    ds = make_dataset()
+    DICOMwebClient(f"{server.url}/v2").store_instances([ds])
+    reference, container = export(server, azurite_blob, "v2", [ds.StudyInstanceUID, generate_uid(), generate_uid()])
+    done = wait_for_end(server, reference["href"])
+    error_href = f"{azurite_blob.endpoint}/{container.container_name}/{reference['id']}/errors.log"
+    assert done["results"] == {"exported": 1, "skipped": 2, "errorHref": error_href}
+    assert "percentComplete" not in done
+    assert "resources" not in done
