@@ -76,6 +76,7 @@ async def start(client, body: dict, root: str = "/v2") -> dict:
     assert response.status_code == 202, response.text
     reference = response.json()
     assert response.headers["location"] == reference["href"]
+    assert response.headers.get_list("api-supported-versions") == ["1, 2"]
     assert len(reference["id"]) == 32
     return reference
 
@@ -298,6 +299,7 @@ async def refused(client, container, status: int, body=None, **request) -> str:
         request.setdefault("headers", {"Content-Type": "application/json"})
     response = await client.post(request.pop("path", "/v2/export"), **request)
     assert response.status_code == status, response.text
+    assert response.headers.get_list("api-supported-versions") == ["1, 2"]
     if response.text:
         assert response.headers["content-type"] == "text/plain; charset=utf-8"
     async with client.app.state.services.db.read() as conn:
