@@ -334,6 +334,11 @@ REFUSALS = [
         "The field '$.source' in request body is invalid: The JSON value could not be converted to an export source.",
         id="source-no-object",
     ),
+    pytest.param(
+        "malformed connection string",
+        "Cannot connect to Azure Blob Storage container 'out' in account ''.",
+        id="malformed-connection-string",
+    ),
     pytest.param("no json", "The syntax of the request body is invalid.", id="no-json"),
     pytest.param("deep nesting", "The syntax of the request body is invalid.", id="deep-nesting"),
     pytest.param("huge", "The request exceeded the allowed limit of 4194304 bytes.", id="over-4-mib"),
@@ -365,6 +370,9 @@ def refused_body(case: str, azurite, name: str) -> object:
             "destination": {"type": "azureblob", "settings": {**pair, "useManagedIdentity": True}},
         },
         "source no object": lambda: {"source": 1, "destination": good},
+        "malformed connection string": lambda: {
+            "destination": {"type": "azureblob", "settings": {"connectionString": "x", "blobContainerName": "out"}}
+        },
         "no json": lambda: b"{",
         "deep nesting": lambda: b'{"source":' * 5000 + b"1" + b"}" * 5000,
         "huge": lambda: json.dumps({"source": of(*["1.2"] * 700_000), "destination": good}).encode(),
