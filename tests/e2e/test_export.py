@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import sqlite3
 import time
 import uuid
 
@@ -14,6 +17,7 @@ from pydicom.uid import generate_uid
 from harness.azurite import new_container
 
 from ..support.factories import make_dataset
+from ..support.server import Server
 
 
 def wait_for_end(server, href: str) -> dict:
@@ -27,6 +31,15 @@ def wait_for_end(server, href: str) -> dict:
         assert response.headers["location"] == href
         time.sleep(0.1)
     pytest.fail("the export did not end")
+
+
+def checkpoint_of(data_dir, operation_id: str) -> tuple[str, dict]:
+    """The status and checkpoint of an operation, read from a stopped server's SQLite index."""
+    with contextlib.closing(sqlite3.connect(data_dir / "index.db")) as index:
+        [(status, checkpoint)] = index.execute(
+            "SELECT status, checkpoint FROM operation WHERE operation_id = ?", (operation_id,)
+        )
+    return status, json.loads(checkpoint)
 
 
 def export(server, azurite, version: str, values: list[str]) -> tuple[dict, object]:
@@ -81,3 +94,41 @@ def test_the_operation_of_an_export_reports_exported_skipped_and_error_href_with
     assert done["results"] == {"exported": 1, "skipped": 2, "errorHref": error_href}
     assert "percentComplete" not in done
     assert "resources" not in done
+
+
+def test_an_export_killed_midway_is_resumed_by_the_restarted_server_and_counts_each_instance_once(
+    tmp_path, azurite_blob
+):
+    settings = {
+        "DICOM_EMULATOR_EXPORT_BATCH_SIZE": "1",
+        "DICOM_EMULATOR_OPERATION_LEASE_SECONDS": "1",
+        "DICOM_EMULATOR_OPERATION_POLL_SECONDS": "0.1",
+    }
+    data_dir = tmp_path / "data"
+    first = Server(data_dir, **settings).start()
+    try:
+        datasets = [make_dataset() for _ in range(30)]
+        DICOMwebClient(f"{first.url}/v2").store_instances(datasets)
+        container = new_container(azurite_blob, f"e2e-{uuid.uuid4().hex[:12]}")
+        connection = {"connectionString": azurite_blob.connection_string, "blobContainerName": container.container_name}
+        response = httpx.post(
+            f"{first.url}/v2/export", json={"destination": {"type": "azureblob", "settings": connection}}, timeout=30
+        )
+        assert response.status_code == 202, response.text
+        operation_id = response.json()["id"]
+        results = f"{operation_id}/results/"
+        deadline = time.monotonic() + 60
+        while not any(container.list_blobs(name_starts_with=results)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        first.stop(signal.SIGKILL)
+    assert checkpoint_of(data_dir, operation_id)[0] == "running"  # killed midway, with batches still to do
+    second = Server(data_dir, **settings).start()
+    try:
+        done = wait_for_end(second, f"{second.url}/v2/operations/{operation_id}")
+    finally:
+        second.stop()
+    assert done["status"] == "succeeded"
+    copies = {blob.name.removeprefix(results) for blob in container.list_blobs(name_starts_with=results)}
+    assert copies == {f"{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}.dcm" for ds in datasets}
+    assert checkpoint_of(data_dir, operation_id)[1]["results"]["exported"] == 30
