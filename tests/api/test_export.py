@@ -281,6 +281,22 @@ async def test_a_partition_exports_only_its_own_instances_and_the_href_has_no_pa
             f"{uid_path(north)}.dcm": await stored_bytes(client, north, root="/v2/partitions/north")
         }
         assert exported(container, named["id"]) == {}
+        assert await refused_here(client, container, "/v2/partitions/nowhere/export", {"destination": destination}) == (
+            "Specified PartitionName does not exist."
+        )
+
+
+async def refused_here(client, container, path: str, body: dict) -> str:
+    """A refused export on an app that ran others: no new operation row and no new blob."""
+    async with client.app.state.services.db.read() as conn:
+        before = (await conn.execute(select(func.count()).select_from(operation))).scalar_one()
+    blobs = len(list(container.list_blobs()))
+    response = await client.post(path, json=body)
+    assert response.status_code == 400
+    async with client.app.state.services.db.read() as conn:
+        assert (await conn.execute(select(func.count()).select_from(operation))).scalar_one() == before
+    assert len(list(container.list_blobs())) == blobs
+    return response.text
 
 
 # -- refusals: Azure's status and text, and nothing left behind --------------------------------------------
@@ -437,6 +453,17 @@ async def test_a_wrong_account_key_is_400_unable_to_authenticate(shared, azurite
         f"Unable to authenticate for Azure Blob Storage container '{container.container_name}' "
         "in account 'devstoreaccount1'."
     )
+
+
+async def test_the_client_speaks_the_configured_api_version_which_azurite_refuses_when_too_new(
+    tmp_path, azurite_blob, container
+):
+    async with running_app(data_dir=tmp_path, blob_api_version="2026-10-06") as client:
+        body = {"destination": to_container(azurite_blob, container.container_name)}
+        assert await refused(client, container, 400, body) == (
+            f"Failed to write to Azure Blob Storage container '{container.container_name}' "
+            "in account 'devstoreaccount1'."
+        )
 
 
 async def test_strict_mode_refuses_a_real_account_key_with_400_and_still_takes_azurite(
