@@ -1,1 +1,1 @@
-"""What the tests and the benchmarks both run around the emulator: Azurite's queue service, free loopback ports."""
+"""What the tests and the benchmarks both run around the emulator: Azurite (queue and blob), free loopback ports."""

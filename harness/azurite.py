@@ -1,4 +1,4 @@
-"""Azurite's queue service (the Azure Storage emulator in node_modules) and a reader of its queues."""
+"""Azurite (the Azure Storage emulator in node_modules): its queue or blob service, and a reader of its queues."""
 
 from __future__ import annotations
 
@@ -12,48 +12,71 @@ import time
 from pathlib import Path
 
 from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import ContainerClient
 from azure.storage.queue import QueueClient
+
+from azure_dicom_emulator.settings import DEFAULT_BLOB_API_VERSION
+from azure_dicom_emulator.storage.azure_blob_client import DEVELOPMENT_ACCOUNT_KEY as AZURITE_KEY
+from azure_dicom_emulator.storage.azure_blob_client import container_from_connection_string
 
 from .loopback import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 AZURITE_QUEUE = REPO / "node_modules" / ".bin" / "azurite-queue"
-# Azurite's well-known development account.
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURITE_BLOB = REPO / "node_modules" / ".bin" / "azurite-blob"
 
 
 class Azurite:
-    """Azurite's queue service on a free loopback port, from the repository's node_modules."""
+    """One of Azurite's services (``queue`` or ``blob``) on a free loopback port, from the repository's node_modules.
 
-    def __init__(self, workdir: Path) -> None:
+    The queue service skips Azurite's API version check; the blob service keeps it, so that clients
+    must speak a version this Azurite knows. ``accounts`` (name to base64 key) adds storage accounts
+    to the development account.
+    """
+
+    def __init__(self, workdir: Path, service: str = "queue", accounts: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.workdir = workdir
+        self.service = service
+        self.accounts = {"devstoreaccount1": AZURITE_KEY, **(accounts or {})}
         self.process: subprocess.Popen | None = None
+
+    def account_endpoint(self, account: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{account}"
+
+    def account_connection_string(self, account: str) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={self.accounts[account]};"
+            f"{self.service.capitalize()}Endpoint={self.account_endpoint(account)};"
+        )
+
+    @property
+    def endpoint(self) -> str:
+        return self.account_endpoint("devstoreaccount1")
 
     @property
     def connection_string(self) -> str:
-        return (
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-            f"AccountKey={AZURITE_KEY};QueueEndpoint=http://127.0.0.1:{self.port}/devstoreaccount1;"
-        )
+        return self.account_connection_string("devstoreaccount1")
 
     def start(self) -> Azurite:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log = open(self.workdir / "azurite.log", "ab")  # noqa: SIM115
+        program, skip = (AZURITE_BLOB, []) if self.service == "blob" else (AZURITE_QUEUE, ["--skipApiVersionCheck"])
         self.process = subprocess.Popen(
             [
-                str(AZURITE_QUEUE),
-                "--queueHost",
+                str(program),
+                f"--{self.service}Host",
                 "127.0.0.1",
-                "--queuePort",
+                f"--{self.service}Port",
                 str(self.port),
-                "--skipApiVersionCheck",
+                *skip,
                 "--inMemoryPersistence",
                 "--silent",
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
+            env={**os.environ, "AZURITE_ACCOUNTS": ";".join(f"{name}:{key}" for name, key in self.accounts.items())},
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -70,6 +93,15 @@ class Azurite:
             self.process.kill()
             self.process.wait(15)
         self.log.close()
+
+
+def new_container(azurite: Azurite, name: str) -> ContainerClient:
+    """A new container in Azurite's blob service, with a client speaking the emulator's pinned API version."""
+    container = container_from_connection_string(
+        azurite.connection_string, name, api_version=DEFAULT_BLOB_API_VERSION, asynchronous=False
+    )
+    container.create_container()
+    return container
 
 
 class QueueReader:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 import pytest_asyncio
 
+from harness.azurite import Azurite, azurite_unavailable_reason
+
 from .support.app import running_app
 from .support.postgres import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
+
+OTHER_ACCOUNT = "otheraccount"
+"""A storage account of the Azurite blob service besides the development account."""
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -46,3 +53,15 @@ async def partitioned_client(tmp_path_factory):
     """A client of an app with data partitions enabled."""
     async with running_app(data_dir=tmp_path_factory.mktemp("data"), partitions_enabled=True) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def azurite_blob(tmp_path_factory):
+    """Azurite's blob service on a free loopback port, checking API versions as Azurite does by default."""
+    reason = azurite_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    accounts = {OTHER_ACCOUNT: base64.b64encode(b"another account's key").decode()}
+    running = Azurite(tmp_path_factory.mktemp("azurite-blob"), service="blob", accounts=accounts).start()
+    yield running
+    running.stop()

@@ -32,7 +32,8 @@ EXPOSED_HEADERS = [
 
 
 class ApiVersionHeaderMiddleware:
-    """Adds ``api-supported-versions`` to every versioned route's response, as Azure does."""
+    """Adds ``api-supported-versions`` to every versioned route's response, as Azure does, unless the route
+    wrote its own (a route introduced after ``v1.0-prerelease``)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -43,11 +44,11 @@ class ApiVersionHeaderMiddleware:
             return
 
         async def send_with_header(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"api-supported-versions", SUPPORTED_VERSIONS_HEADER.encode()),
-                ]
+            headers = message.get("headers", [])
+            if message["type"] == "http.response.start" and not any(
+                name.lower() == b"api-supported-versions" for name, _ in headers
+            ):
+                message["headers"] = [*headers, (b"api-supported-versions", SUPPORTED_VERSIONS_HEADER.encode())]
             await send(message)
 
         await self.app(scope, receive, send_with_header)

@@ -35,6 +35,23 @@ def test_left_out_modules_are_not_imported_with_pydicom_and_cannot_be_imported()
     assert result.returncode == 0, result.stderr
 
 
+def test_requests_is_left_out_of_pydicom_only_so_the_azure_storage_clients_still_load():
+    result = run_python(
+        """
+        import sys
+        from azure_dicom_emulator.runtime import pixel_library_exclusion
+
+        pixel_library_exclusion.leave_out()
+        assert "pydicom" in sys.modules and "requests" not in sys.modules
+        import pydicom.data
+        assert "requests" not in sys.modules
+        import azure.storage.blob.aio
+        assert "requests" in sys.modules and "numpy" not in sys.modules
+        """
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_leaving_out_after_pydicom_was_imported_is_refused():
     result = run_python(
         """

@@ -37,6 +37,12 @@ def api_version(segment: str) -> int:
     return version
 
 
+def is_prerelease(segment: str) -> bool:
+    """Whether a path's version segment names a prerelease version (routes introduced later are not there)."""
+    match = _VERSION.match(segment)
+    return bool(match and match.group(3))
+
+
 def base_url(request: Request) -> str:
     """``scheme://host[:port]`` as the client reached us, with the listening port when Host has none."""
     scheme = request.scope.get("scheme", "http")  # as request.url has it, without parsing the whole URL

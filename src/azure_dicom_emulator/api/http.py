@@ -8,7 +8,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from ..dicom.media_types import accepts_dicom_json
-from ..errors import NotAcceptable, PayloadTooLarge
+from ..dicom.multipart import parse_media_type
+from ..errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 
 DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
@@ -49,3 +50,17 @@ async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[by
 async def whole_body(request: Request, limit: int) -> bytes:
     """The request body, read whole; 413 when it is over ``limit`` bytes."""
     return b"".join([chunk async for chunk in limited_body(request, limit)])
+
+
+async def json_body(request: Request, limit: int | None = None) -> bytes:
+    """The body of a request that must be ``application/json`` (else 415); more than ``limit`` bytes is a 400
+    with the text of Azure's 413."""
+    media_type, _ = parse_media_type(request.headers.get("content-type", ""))
+    if media_type != JSON:
+        raise UnsupportedMediaType()
+    if limit is None:
+        return await request.body()
+    try:
+        return await whole_body(request, limit)
+    except PayloadTooLarge as exc:
+        raise BadRequest(exc.message) from exc

@@ -18,6 +18,8 @@ DEFAULT_EVENTS_TOPIC = (
     "/providers/Microsoft.HealthcareApis/workspaces/emulator"
 )
 DEFAULT_EVENTS_SERVICE_HOST = "emulator-dicom.dicom.azurehealthcareapis.com"
+# The newest Azure Blob Storage API version the pinned Azurite (package-lock.json) accepts.
+DEFAULT_BLOB_API_VERSION = "2025-11-05"
 
 
 class Settings(BaseSettings):
@@ -48,6 +50,12 @@ class Settings(BaseSettings):
     events_inspector: bool = True
     events_inspector_capacity: int = Field(10000, ge=1)
     change_feed_enum_case: Literal["pascal", "lower"] = "pascal"
+    # Connection strings for export destinations given as a container URL, by account or container URL prefix.
+    export_credentials: dict[str, str] = {}
+    # Azure's rejections of account keys, SAS and anonymous access in export destinations.
+    export_strict: bool = False
+    export_batch_size: int = Field(100, ge=1)
+    blob_api_version: str = DEFAULT_BLOB_API_VERSION
 
     @field_validator("cors_origins", mode="before")
     @classmethod

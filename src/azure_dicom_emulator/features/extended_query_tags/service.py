@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 
@@ -17,13 +16,13 @@ from ...errors import BadRequest, Conflict, NotFound, ServiceError
 from ...storage import operations, reindexing, tag_values
 from ...storage.tag_values import TagLevel, TagStatus
 from .. import partitions
+from ..json_body import body_error, case_insensitive, load_json
 from ..operations import REINDEX, operation_url
 from ..scope import Scope
 from ..services import Services
 from ..timestamps import utc_text
 
 MAX_TAGS = 128
-SYNTAX_ERROR = "The syntax of the request body is invalid."
 MISSING_TAGS = "The extended query tag(s) is missing."
 ALREADY_EXIST = "One or more extended query tags already exist."
 ACTIVE_REINDEX = "There is already an active re-index operation with ID '{id}'."
@@ -53,41 +52,26 @@ class NewTag:
     level: TagLevel
 
 
-def _body_error(field: str, detail: str) -> BadRequest:
-    return BadRequest(f"The field '{field}' in request body is invalid: {detail}")
-
-
-def _load_json(body: bytes) -> object:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(SYNTAX_ERROR) from exc
-
-
-def _case_insensitive(entry: dict) -> dict:
-    return {str(key).lower(): value for key, value in entry.items()}
-
-
 def parse_new_tags(body: bytes) -> list[NewTag]:
     """The tags of an add request, validated in Azure's order (body first, then each entry)."""
-    entries = _load_json(body)
+    entries = load_json(body)
     if not isinstance(entries, list):
-        raise _body_error("$", "The JSON value could not be converted to a list of extended query tags.")
+        raise body_error("$", "The JSON value could not be converted to a list of extended query tags.")
     bound = []
     for position, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            raise _body_error(f"$[{position}]", "The JSON value could not be converted to an extended query tag.")
-        fields = _case_insensitive(entry)
+            raise body_error(f"$[{position}]", "The JSON value could not be converted to an extended query tag.")
+        fields = case_insensitive(entry)
         for name in ("Path", "Level"):
             value = fields.get(name.lower())
             if value is None or (isinstance(value, str) and not value.strip()):
-                raise _body_error(
+                raise body_error(
                     f"[{position}].{name}",
                     f"The Dicom Tag Property {name} must be specified and must not be null, empty or whitespace",
                 )
         level = fields["level"]
         if not isinstance(level, str) or level.lower() not in _LEVELS:
-            raise _body_error(
+            raise body_error(
                 f"$[{position}].Level",
                 f"Expected value '{level}' to be one of the following values: ['Instance', 'Series', 'Study']",
             )
@@ -250,18 +234,18 @@ async def delete_tag(services: Services, written: str) -> None:
 
 def parse_query_status(body: bytes) -> bool:
     """The ``queryStatus`` of an update body: True for enabled; 400 in Azure's words otherwise."""
-    document = _load_json(body)
+    document = load_json(body)
     if not isinstance(document, dict):
-        raise _body_error("$", "The JSON value could not be converted to an extended query tag update.")
-    fields = _case_insensitive(document)
+        raise body_error("$", "The JSON value could not be converted to an extended query tag update.")
+    fields = case_insensitive(document)
     for name in fields:
         if name != "querystatus":
-            raise _body_error(name, f'The field is not supported: "{name}".')
+            raise body_error(name, f'The field is not supported: "{name}".')
     value = fields.get("querystatus")
     if value is None:
-        raise _body_error("QueryStatus", "The QueryStatus field is required.")
+        raise body_error("QueryStatus", "The QueryStatus field is required.")
     if not isinstance(value, str) or value.lower() not in ("enabled", "disabled"):
-        raise _body_error("QueryStatus", 'The value is not valid. It need to be one of "Disabled","Enabled".')
+        raise body_error("QueryStatus", 'The value is not valid. It need to be one of "Disabled","Enabled".')
     return value.lower() == "enabled"
 
 

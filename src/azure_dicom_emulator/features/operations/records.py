@@ -12,6 +12,7 @@ from ..services import Services
 from ..timestamps import utc_text
 
 REINDEX = "reindex"
+EXPORT = "export"
 
 
 class LostOwnership(RuntimeError):

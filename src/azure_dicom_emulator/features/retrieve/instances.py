@@ -11,6 +11,7 @@ from ...dicom.media_types import negotiate_resource
 from ...dicom.pixel_errors import TranscodeError
 from ...errors import NotAcceptable, resource_not_found
 from ...storage import index
+from ..blob_reads import WHOLE_READ_BYTES, blob_bytes, blob_chunks
 from ..scope import Scope
 from ..services import Services
 from ..uids import normalized, require_valid
@@ -19,8 +20,6 @@ from .negotiation import negotiated
 
 ANY_TRANSFER_SYNTAX = "*"
 MAX_TRANSCODE_BYTES = 104857600
-WHOLE_READ_BYTES = 8 * 1024 * 1024
-CHUNK_BYTES = 1024 * 1024
 MULTIPLE_INSTANCES = (
     "Accept transfer syntax '{ts}' is not supported when multiple instances are matched. Matching instances "
     "can be retrieved with their original transfer syntax by specifying 'transfer-syntax=*' in the Accept header."
@@ -89,10 +88,7 @@ async def payload_bytes(services: Services, payload: InstancePayload) -> bytes:
     """All of the payload's bytes: from the page cache right here when it holds them, else in an I/O thread."""
     if payload.data is not None:
         return payload.data
-    cached = services.blobs.read_cached(payload.blob_key)
-    if cached is not None and len(cached) == payload.size:
-        return cached
-    return await asyncio.get_running_loop().run_in_executor(services.io_pool, services.blobs.read, payload.blob_key)
+    return await blob_bytes(services, payload.blob_key, payload.size)
 
 
 async def payload_chunks(services: Services, payload: InstancePayload) -> AsyncIterator[bytes]:
@@ -100,10 +96,8 @@ async def payload_chunks(services: Services, payload: InstancePayload) -> AsyncI
     if payload.data is not None or not payload.streamed:
         yield await payload_bytes(services, payload)
         return
-    loop = asyncio.get_running_loop()
-    with services.blobs.open(payload.blob_key) as blob:
-        while chunk := await loop.run_in_executor(services.io_pool, blob.read, CHUNK_BYTES):
-            yield chunk
+    async for chunk in blob_chunks(services, payload.blob_key):
+        yield chunk
 
 
 async def _transcode(services: Services, path: Path, size: int, target: str) -> InstancePayload:
