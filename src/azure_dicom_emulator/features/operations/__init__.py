@@ -3,7 +3,7 @@
 A capability with an operation type registers the function that runs one batch of it (``register``).
 """
 
-from .records import REINDEX, LostOwnership, operation_url
+from .records import EXPORT, REINDEX, UPDATE, LostOwnership, operation_url
 from .runner import OperationRunner, register
 
-__all__ = ["REINDEX", "LostOwnership", "OperationRunner", "operation_url", "register"]
+__all__ = ["EXPORT", "REINDEX", "UPDATE", "LostOwnership", "OperationRunner", "operation_url", "register"]
