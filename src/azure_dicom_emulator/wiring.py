@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import Executor, ThreadPoolExecutor
 
-from .features import extended_query_tags, operations
+from .features import extended_query_tags, operations, update
 from .features.events.dispatcher import Dispatcher
 from .features.services import Services
 from .features.store import worker as store_worker
@@ -52,3 +52,4 @@ def build_services(settings: Settings) -> Services:
 def register_operations() -> None:
     """Tells the operations runner how to run each type of operation."""
     operations.register(operations.REINDEX, extended_query_tags.run_reindex_batch)
+    operations.register(operations.UPDATE, update.run_update_batch)
