@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
@@ -9,7 +10,7 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from azure_dicom_emulator.features.operations import LostOwnership
+from azure_dicom_emulator.features.operations import LostOwnership, holding_lease
 from azure_dicom_emulator.features.update import operation as update_operation
 from azure_dicom_emulator.storage import operations
 
@@ -108,3 +109,20 @@ async def test_a_study_whose_commit_loses_the_operation_is_left_untouched(tmp_pa
         async with services.db.read() as conn:
             row = await operations.find(conn, claimed.operation_id)
         assert json.loads(row.checkpoint)["next"] == 0
+
+
+async def test_a_batch_holding_the_lease_is_not_taken_over_however_long_its_work_lasts(tmp_path, database_url):
+    settings = {**settings_for(tmp_path, database_url), "operation_lease_seconds": 0.3}
+    async with running_app(**settings) as client:
+        await client.app.state.operation_runner.stop()
+        await start_update(client, [generate_uid()], name_change("Any^Name"))
+        services = client.app.state.services
+        claimed = await claimed_by_a_worker_that_dies(client)
+        async with holding_lease(services, claimed.operation_id, "a-worker-that-dies"):
+            await asyncio.sleep(1.5)  # five leases' worth of work
+            async with services.db.write() as conn:
+                assert await operations.claim(conn, "another-worker", 0.3, ["update"]) is None
+        await asyncio.sleep(1.0)
+        async with services.db.write() as conn:
+            taken = await operations.claim(conn, "another-worker", 0.3, ["update"])
+        assert taken is not None and taken.owner == "another-worker"  # once no longer held, the lease runs out

@@ -124,6 +124,16 @@ async def checkpoint(
     return result.rowcount == 1
 
 
+async def renew_lease(conn: AsyncConnection, operation_id: str, owner: str, lease_seconds: float) -> bool:
+    """Extends ``owner``'s lease on a running operation, its checkpoint unchanged; tells whether it still owns it."""
+    result = await conn.execute(
+        update(operation)
+        .where(operation.c.operation_id == operation_id, operation.c.owner == owner, operation.c.status == RUNNING)
+        .values(lease_expires=datetime.now(UTC) + timedelta(seconds=lease_seconds))
+    )
+    return result.rowcount == 1
+
+
 async def owns(conn: AsyncConnection, operation_id: str, owner: str) -> bool:
     """Whether ``owner`` still runs the operation."""
     statement = select(operation.c.operation_id).where(

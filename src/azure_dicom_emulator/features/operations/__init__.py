@@ -4,6 +4,15 @@ A capability with an operation type registers the function that runs one batch o
 """
 
 from .records import EXPORT, REINDEX, UPDATE, LostOwnership, operation_url
-from .runner import OperationRunner, register
+from .runner import OperationRunner, holding_lease, register
 
-__all__ = ["EXPORT", "REINDEX", "UPDATE", "LostOwnership", "OperationRunner", "operation_url", "register"]
+__all__ = [
+    "EXPORT",
+    "REINDEX",
+    "UPDATE",
+    "LostOwnership",
+    "OperationRunner",
+    "holding_lease",
+    "operation_url",
+    "register",
+]

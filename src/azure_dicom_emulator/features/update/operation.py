@@ -24,7 +24,7 @@ from ...dicom.index_values import indexed_levels
 from ...storage import index, operations
 from ...storage.index import ChangeAction, InstanceId
 from ..instance_versions import NewVersion, WrittenVersions, write_new_versions
-from ..operations import LostOwnership
+from ..operations import LostOwnership, holding_lease
 from ..scope import Scope
 from ..services import Services
 
@@ -59,7 +59,8 @@ async def run_batch(services: Services, operation: Row, owner: str) -> bool:
     staged = [services.blobs.new_staging_path() for _ in rows]
     written = WrittenVersions(published=[], superseded=[])
     try:
-        outcomes = await _rewrite(services, rows, staged, state["change_dataset"])
+        async with holding_lease(services, operation.operation_id, owner):
+            outcomes = await _rewrite(services, rows, staged, state["change_dataset"])
         async with services.db.write() as conn:
             current = await index.find_instances(conn, scope.partition_key, [_instance_id(row) for row in rows])
             live = [
