@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import Executor, ThreadPoolExecutor
 
-from .features import export, extended_query_tags, operations
+from .features import export, extended_query_tags, operations, update
 from .features.events.dispatcher import Dispatcher
 from .features.services import Services
 from .features.store import worker as store_worker
@@ -53,3 +53,4 @@ def register_operations() -> None:
     """Tells the operations runner how to run each type of operation."""
     operations.register(operations.REINDEX, extended_query_tags.run_reindex_batch)
     operations.register(operations.EXPORT, export.run_export_batch)
+    operations.register(operations.UPDATE, update.run_update_batch)

@@ -335,3 +335,36 @@ async def test_cpu_work_in_threads_stores_the_same(tmp_path):
             headers={"Accept": "application/dicom"},
         )
         assert transcoded.headers["content-type"] == "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"
+
+
+async def test_a_batch_that_races_another_writer_still_stores_its_other_instances(client, monkeypatch):
+    """The first commit attempt misses an instance stored meanwhile and hits the unique key; the retry
+    refuses that one (45070) and stores the rest from their staged files, still in place."""
+    from azure_dicom_emulator.storage import index
+
+    study_uid, series_uid = generate_uid(), generate_uid()
+    raced, *others = [make_dataset(study_uid, series_uid) for _ in range(3)]
+    first = await client.post("/v2/studies", content=multipart([to_bytes(raced)]), headers=HEADERS)
+    assert first.status_code == 200
+    real_find = index.find_instances
+    calls = []
+
+    async def blind_first_time(conn, partition_key, ids):
+        calls.append(len(ids))
+        return {} if len(calls) == 1 else await real_find(conn, partition_key, ids)
+
+    monkeypatch.setattr(index, "find_instances", blind_first_time)
+    files = [to_bytes(ds) for ds in (raced, *others)]
+    response = await client.post("/v2/studies", content=multipart(files), headers=HEADERS)
+    monkeypatch.undo()
+    assert response.status_code == 202, response.text
+    assert [item["00081197"]["Value"] for item in failed(response.json())] == [[45070]]
+    assert {item["00081155"]["Value"][0] for item in referenced(response.json())} == {
+        ds.SOPInstanceUID for ds in others
+    }
+    assert len(calls) >= 2
+    for ds, data in zip(others, files[1:], strict=True):
+        path = f"/v2/studies/{study_uid}/series/{series_uid}/instances/{ds.SOPInstanceUID}"
+        stored = await client.get(path, headers={"Accept": "application/dicom; transfer-syntax=*"})
+        assert stored.status_code == 200
+        assert stored.content[128:] == data[128:]

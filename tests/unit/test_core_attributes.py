@@ -30,9 +30,15 @@ BOOKKEEPING = {
         "created_at",
         "frame_index",
         "attributes",
+        "original_version",
+        "original_blob_key",
+        "original_size",
+        "original_transfer_syntax_uid",
+        "original_metadata",
     },
 }
-"""Columns that hold no attribute value: keys, versions, the stored file and documents."""
+"""Columns that hold no attribute value: keys, versions, the stored file and documents (the latest
+version's and the original's an update kept)."""
 NOT_SEARCHED_HERE = {TagLevel.INSTANCE: {"study_uid", "series_uid", "sop_class_uid", "transfer_syntax_uid"}}
 """Attribute values an instance row keeps without being searched on them at its level: the UIDs of
 its study and series (searched on in their own tables), its SOP class and transfer syntax."""

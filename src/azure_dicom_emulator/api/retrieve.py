@@ -15,17 +15,27 @@ from ..features.services import Services
 from .context import scope_of, services_of
 from .http import DICOM, DICOM_JSON, require_dicom_json
 
+ORIGINAL_VERSION_HEADER = "msdicom-request-original"
+
 
 def _uids(request: Request) -> tuple[str, str | None, str | None]:
     params = request.path_params
     return params["study"], params.get("series"), params.get("instance")
 
 
+def _original_requested(request: Request) -> bool:
+    """Whether the request asks for the original versions of updated instances (``true`` in any case)."""
+    return request.headers.get(ORIGINAL_VERSION_HEADER, "").strip().lower() == "true"
+
+
 async def retrieve(request: Request) -> Response:
     """The study, series or instance as Part 10 files, single part or multipart/related."""
     services = services_of(request)
     scope = await scope_of(request)
-    result = await retrieve_feature.retrieve(services, scope, request.headers.getlist("accept"), *_uids(request))
+    accept = request.headers.getlist("accept")
+    result = await retrieve_feature.retrieve(
+        services, scope, accept, *_uids(request), original=_original_requested(request)
+    )
     if not result.multipart:
         payload = result.instances[0]
         media_type = f"{DICOM}; transfer-syntax={payload.transfer_syntax_uid}"
@@ -65,7 +75,11 @@ async def metadata(request: Request) -> Response:
     scope = await scope_of(request)
     require_dicom_json(request)
     result = await metadata_feature.metadata(
-        services_of(request), scope, *_uids(request), if_none_match=request.headers.get("if-none-match")
+        services_of(request),
+        scope,
+        *_uids(request),
+        if_none_match=request.headers.get("if-none-match"),
+        original=_original_requested(request),
     )
     if result.not_modified:
         return Response(status_code=304)

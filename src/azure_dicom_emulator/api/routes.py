@@ -21,6 +21,7 @@ from . import (
     retrieve,
     service,
     store,
+    update,
     workitems,
 )
 
@@ -29,8 +30,10 @@ SERIES = STUDY + "/series/{series}"
 INSTANCE = SERIES + "/instances/{instance}"
 WORKITEM = "workitems/{workitem}"
 
-# (path after the version and optional partition segment, endpoint, methods). No two paths match the same
-# URL, so the order only decides how many patterns a request is tried against: a viewer's requests come first.
+# (path after the version and optional partition segment, endpoint, methods). A request goes to the first
+# route that matches its path and method, so a literal path comes before the pattern that also matches it
+# (``studies/$bulkUpdate`` before ``studies/{study}``); otherwise the order only decides how many patterns a
+# request is tried against: a viewer's requests come first.
 PARTITIONED = [
     (INSTANCE + "/frames/{frames}", frames.frames, ["GET"]),
     (INSTANCE + "/rendered", frames.rendered, ["GET"]),
@@ -48,6 +51,7 @@ PARTITIONED = [
     (STUDY + "/instances", query.study_instances, ["GET"]),
     (SERIES + "/instances", query.study_series_instances, ["GET"]),
     ("studies", store.store, ["POST", "PUT"]),
+    ("studies/$bulkUpdate", update.bulk_update, ["POST"]),
     (STUDY, store.store, ["POST", "PUT"]),
     (STUDY, delete.delete, ["DELETE"]),
     (SERIES, delete.delete, ["DELETE"]),

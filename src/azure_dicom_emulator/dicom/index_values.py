@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .attribute_ids import path_of
 from .core_attributes import CORE_ATTRIBUTES, Match, held_attributes
 from .levels import TagLevel
 from .matching import person_name_key, person_name_words, text_key, words_column
+from .query_attributes import returned_attributes
 
 
 def _value_columns(level: TagLevel) -> dict[str, str]:
@@ -66,3 +69,24 @@ def match_keys(values: dict[str, str | None]) -> dict[str, str | None]:
 def person_name_json(indexed: str) -> dict[str, str]:
     """The DICOM JSON PN value of a name as `index_values` holds it (component groups joined by ``=``)."""
     return {group: text for group, text in zip(_PN_GROUPS, indexed.split("="), strict=False) if text}
+
+
+@dataclass(frozen=True)
+class IndexedLevels:
+    """What the index rows of an instance's study, series and instance hold of its metadata."""
+
+    study_values: dict
+    """The study row's indexed values (`STUDY_COLUMNS`) and its returned attributes (``attributes``)."""
+    series_values: dict
+    """The series row's indexed values (`SERIES_COLUMNS`) and its returned attributes (``attributes``)."""
+    instance_attributes: str
+    """The attributes searches return at instance level, as JSON."""
+
+
+def indexed_levels(metadata: dict) -> IndexedLevels:
+    """The values an instance's DICOM JSON ``metadata`` gives the study, series and instance rows."""
+    study_values = index_values(metadata, STUDY_COLUMNS)
+    series_values = index_values(metadata, SERIES_COLUMNS)
+    study_values["attributes"] = returned_attributes(metadata, "study")
+    series_values["attributes"] = returned_attributes(metadata, "series")
+    return IndexedLevels(study_values, series_values, returned_attributes(metadata, "instance"))

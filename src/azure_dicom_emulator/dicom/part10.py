@@ -149,7 +149,7 @@ def _read_plain_header(fp: BinaryIO, view: bytes | mmap.mmap) -> Part10Header | 
         ):
             return None
         implicit, little = transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian
-        if implicit and _has_vr(view, dataset_start):  # written explicit after all: pydicom's own guess decides
+        if implicit and has_explicit_vr(view, dataset_start):  # written explicit after all: pydicom's own guess decides
             return None
         found: list[PixelDataLocation] = []
         _walk(view, dataset_start, len(view), implicit, little, 0, pixel_data=found, elements=elements)
@@ -195,7 +195,8 @@ def _raw_elements(
     return raw
 
 
-def _has_vr(view: bytes | mmap.mmap, position: int) -> bool:
+def has_explicit_vr(view: bytes | mmap.mmap, position: int) -> bool:
+    """Whether the element at ``position`` is written with a VR (two uppercase letters after its tag)."""
     vr = bytes(view[position + 4 : position + 6])
     return len(vr) == 2 and vr.isalpha() and vr.isupper()
 
@@ -220,6 +221,36 @@ def check_structure(buf: bytes | mmap.mmap, implicit_vr: bool, little_endian: bo
     except struct.error as exc:
         raise NotPart10Error("The file ends inside an element header.") from exc
     return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class ElementSpan:
+    """Where one element lies in a buffer: from its tag to the end of its value."""
+
+    tag: int
+    start: int
+    end: int
+
+
+def element_spans(
+    buf: bytes | mmap.mmap, start: int, implicit_vr: bool, little_endian: bool, meta_only: bool = False
+) -> list[ElementSpan]:
+    """The elements of the data set that starts at ``start`` in ``buf``, at its top level, in file order.
+
+    With ``meta_only``, the file meta elements (group 0002) from ``start`` alone. Raises NotPart10Error
+    when an element runs past the end of ``buf``.
+    """
+    elements: list[_Element] = []
+    try:
+        _walk(buf, start, len(buf), implicit_vr, little_endian, 0, meta_only=meta_only, elements=elements)
+    except struct.error as exc:
+        raise NotPart10Error("The file ends inside an element header.") from exc
+    spans = []
+    position = start
+    for tag, _vr, _length, _value_start, end in elements:
+        spans.append(ElementSpan(tag, position, end))
+        position = end
+    return spans
 
 
 def _walk(

@@ -62,7 +62,7 @@ def _stored_item(item: StoredInstance, with_failed_attributes: bool) -> dict:
     if item.warning_reason is not None:
         result["00081196"] = {"vr": "US", "Value": [item.warning_reason]}
     if with_failed_attributes:
-        result["00741048"] = _failed_attributes(item.messages)
+        result["00741048"] = failed_attributes(item.messages)
     return result
 
 
@@ -74,11 +74,12 @@ def _failed_item(item: FailedInstance) -> dict:
         result["00081155"] = _uid(item.sop_instance_uid)
     result["00081197"] = {"vr": "US", "Value": [item.failure_reason]}
     if item.messages is not None:
-        result["00741048"] = _failed_attributes(item.messages)
+        result["00741048"] = failed_attributes(item.messages)
     return result
 
 
-def _failed_attributes(messages: list[str]) -> dict:
+def failed_attributes(messages: list[str]) -> dict:
+    """A FailedAttributesSequence (0074,1048) holding one item per message, as ErrorComment (0000,0902)."""
     if not messages:
         return {"vr": "SQ"}
     return {"vr": "SQ", "Value": [{"00000902": {"vr": "LO", "Value": [message]}} for message in messages]}

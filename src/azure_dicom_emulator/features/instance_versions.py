@@ -48,6 +48,9 @@ class NewVersion:
     """Extended query tag values already computed (by tag); the others are taken from ``metadata``."""
     replaces: Row | None = None
     """The instance's stored row when it exists: this version takes its place."""
+    keeps_original: bool = False
+    """An update: the replaced row's original version is kept (its latest becomes the original when it
+    has none). Otherwise a replaced instance starts afresh, without an original (spec §10)."""
 
 
 @dataclass
@@ -57,7 +60,8 @@ class WrittenVersions:
     published: list[str]
     """Keys of the new files: to delete if the transaction does not commit."""
     superseded: list[str]
-    """Keys of the files of the replaced versions: no row names them once the transaction commits."""
+    """Keys of the files of the replaced versions that no row names once the transaction commits: the
+    latest and original of an instance stored afresh, the intermediate version of one updated again."""
 
 
 async def write_new_versions(
@@ -109,8 +113,30 @@ async def write_new_versions(
     # The files move to their keys last, once every row that names them is written (not yet committed):
     # a failure before leaves the staged files in place, so a batch retried after a race still has them.
     _publish(services.blobs, versions, keys)
-    superseded = [version.replaces.blob_key for version in versions if version.replaces is not None]
+    superseded = [key for version in versions if version.replaces is not None for key in _superseded(version)]
     return WrittenVersions(published=keys, superseded=superseded)
+
+
+def _superseded(version: NewVersion) -> list[str]:
+    """The files of ``version.replaces`` that no row names once ``version`` is written."""
+    replaced = version.replaces
+    if version.keeps_original:
+        return [] if replaced.original_version is None else [replaced.blob_key]
+    return [key for key in (replaced.blob_key, replaced.original_blob_key) if key]
+
+
+def _original_columns(version: NewVersion) -> dict:
+    """The original-version columns of the row ``version`` writes."""
+    replaced = version.replaces
+    if not version.keeps_original or replaced is None:
+        return dict.fromkeys(_ORIGINAL_COLUMNS)
+    if replaced.original_version is not None:
+        return {f"original_{name}": getattr(replaced, f"original_{name}") for name in _ORIGINAL_COLUMNS_OF}
+    return {f"original_{name}": getattr(replaced, name) for name in _ORIGINAL_COLUMNS_OF}
+
+
+_ORIGINAL_COLUMNS_OF = ("version", "blob_key", "size", "transfer_syntax_uid", "metadata")
+_ORIGINAL_COLUMNS = tuple(f"original_{name}" for name in _ORIGINAL_COLUMNS_OF)
 
 
 def _publish(blobs: FileBlobStore, versions: Sequence[NewVersion], keys: Sequence[str]) -> None:
@@ -164,4 +190,5 @@ def _instance_row(version: NewVersion, number: int, key: str, study_key: int, se
         "frame_index": version.frame_index,
         "attributes": version.attributes,
         "created_at": now,
+        **_original_columns(version),
     }

@@ -209,8 +209,24 @@ def _scoped_statements(*columns) -> dict[tuple[bool, bool], Select]:
     }
 
 
-_FILES = _scoped_statements(instance.c.blob_key, instance.c.size, instance.c.transfer_syntax_uid)
-_METADATA = _scoped_statements(instance.c.version, instance.c.metadata)
+def _original(column: str):
+    """The original version's value of ``column`` where an update kept one, else the latest's."""
+    return func.coalesce(instance.c[f"original_{column}"], instance.c[column]).label(column)
+
+
+_FILES = {
+    False: _scoped_statements(instance.c.blob_key, instance.c.size, instance.c.transfer_syntax_uid),
+    True: _scoped_statements(_original("blob_key"), _original("size"), _original("transfer_syntax_uid")),
+}
+_METADATA = {
+    False: _scoped_statements(instance.c.version, instance.c.metadata),
+    True: _scoped_statements(_original("version"), _original("metadata")),
+}
+_STUDY_INSTANCES = (
+    select(instance)
+    .where(instance.c.partition_key == bindparam("partition_key"), instance.c.study_uid == bindparam("study_uid"))
+    .order_by(instance.c.series_uid, instance.c.instance_key)
+)
 _PIXELS = _scoped(
     instance.c.blob_key,
     instance.c.size,
@@ -226,6 +242,7 @@ _DELETABLE = _scoped_statements(
     instance.c.sop_uid,
     instance.c.version,
     instance.c.blob_key,
+    instance.c.original_blob_key,
     instance.c.study_key,
     instance.c.series_key,
 )
@@ -249,17 +266,34 @@ async def _select_scoped(
 
 
 async def instance_files(
-    conn: AsyncConnection, partition_key: int, study_uid: str, series_uid: str | None, sop_uid: str | None
+    conn: AsyncConnection,
+    partition_key: int,
+    study_uid: str,
+    series_uid: str | None,
+    sop_uid: str | None,
+    original: bool = False,
 ) -> list[Row]:
-    """Blob key, size and transfer syntax of every instance in the scope."""
-    return await _select_scoped(conn, _FILES, partition_key, study_uid, series_uid, sop_uid)
+    """Blob key, size and transfer syntax of every instance in the scope: of its original version when
+    ``original`` and an update kept one, else of its latest."""
+    return await _select_scoped(conn, _FILES[original], partition_key, study_uid, series_uid, sop_uid)
 
 
 async def instance_metadata(
-    conn: AsyncConnection, partition_key: int, study_uid: str, series_uid: str | None, sop_uid: str | None
+    conn: AsyncConnection,
+    partition_key: int,
+    study_uid: str,
+    series_uid: str | None,
+    sop_uid: str | None,
+    original: bool = False,
 ) -> list[Row]:
-    """Version and stored DICOM JSON of every instance in the scope."""
-    return await _select_scoped(conn, _METADATA, partition_key, study_uid, series_uid, sop_uid)
+    """Version and stored DICOM JSON of every instance in the scope: of its original version when
+    ``original`` and an update kept one, else of its latest."""
+    return await _select_scoped(conn, _METADATA[original], partition_key, study_uid, series_uid, sop_uid)
+
+
+async def study_instances(conn: AsyncConnection, partition_key: int, study_uid: str) -> list[Row]:
+    """The whole rows of every instance of one study, by series."""
+    return list(await conn.execute(_STUDY_INSTANCES, {"partition_key": partition_key, "study_uid": study_uid}))
 
 
 async def instance_pixels(
@@ -318,9 +352,10 @@ async def delete_instances(
 
 
 async def blob_keys_page(conn: AsyncConnection, after: int, limit: int) -> list[Row]:
-    """Up to ``limit`` (instance_key, blob_key) rows with instance keys above ``after``, in key order."""
+    """Up to ``limit`` (instance_key, blob_key, original_blob_key) rows with instance keys above ``after``,
+    in key order."""
     statement = (
-        select(instance.c.instance_key, instance.c.blob_key)
+        select(instance.c.instance_key, instance.c.blob_key, instance.c.original_blob_key)
         .where(instance.c.instance_key > after)
         .order_by(instance.c.instance_key)
         .limit(limit)

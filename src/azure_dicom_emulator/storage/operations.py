@@ -9,10 +9,11 @@ SQLite has a single writer.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import Row, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import operation
@@ -46,6 +47,13 @@ async def create(
 async def find(conn: AsyncConnection, operation_id: str) -> Row | None:
     """The operation with this id."""
     return (await conn.execute(select(operation).where(operation.c.operation_id == operation_id))).first()
+
+
+async def lock_type(conn: AsyncConnection, kind: str) -> None:
+    """Orders the creations of operations of type ``kind`` on PostgreSQL until the transaction ends, so that
+    two of them never both find no active one (SQLite has a single writer anyway)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": zlib.crc32(f"operation:{kind}".encode())})
 
 
 async def active_of_type(conn: AsyncConnection, kind: str) -> Row | None:
@@ -112,6 +120,16 @@ async def checkpoint(
             last_updated_time=now,
             lease_expires=None if status != RUNNING else now + timedelta(seconds=lease_seconds),
         )
+    )
+    return result.rowcount == 1
+
+
+async def renew_lease(conn: AsyncConnection, operation_id: str, owner: str, lease_seconds: float) -> bool:
+    """Extends ``owner``'s lease on a running operation, its checkpoint unchanged; tells whether it still owns it."""
+    result = await conn.execute(
+        update(operation)
+        .where(operation.c.operation_id == operation_id, operation.c.owner == owner, operation.c.status == RUNNING)
+        .values(lease_expires=datetime.now(UTC) + timedelta(seconds=lease_seconds))
     )
     return result.rowcount == 1
 

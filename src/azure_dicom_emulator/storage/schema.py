@@ -130,6 +130,12 @@ instance = Table(
     # Where each frame lies in the file (dicom.frames.FrameIndex as JSON); NULL for rows written before it.
     Column("frame_index", Text),
     Column("attributes", Text),
+    # The first version of an instance that a bulk update changed (spec §10): NULL until an update.
+    Column("original_version", BigInteger),
+    Column("original_blob_key", String(300)),
+    Column("original_size", BigInteger),
+    Column("original_transfer_syntax_uid", UID),
+    Column("original_metadata", Text),
     UniqueConstraint("partition_key", "study_uid", "series_uid", "sop_uid"),
     Index(None, "series_key", "version"),
     Index(None, "study_key", "version"),

@@ -17,7 +17,8 @@ async def delete(
     series_uid: str | None = None,
     sop_uid: str | None = None,
 ) -> int:
-    """Deletes every instance in the scope, records a change-feed entry for each, then removes its files.
+    """Deletes every instance in the scope, records a change-feed entry for each, then removes its files
+    (the latest version's and the original's that an update kept).
 
     Returns how many instances were deleted; raises NotFound when there were none.
     """
@@ -37,5 +38,5 @@ async def delete(
         )
     services.events.wake()
     # Only after the commit: a reader that still sees the rows can still read the files.
-    services.blobs.delete(row.blob_key for row in rows)
+    services.blobs.delete(key for row in rows for key in (row.blob_key, row.original_blob_key) if key)
     return len(rows)

@@ -12,7 +12,9 @@ from ..services import Services
 from ..timestamps import utc_text
 
 REINDEX = "reindex"
+UPDATE = "update"
 EXPORT = "export"
+_WITH_PERCENT_COMPLETE = frozenset({REINDEX, UPDATE})
 
 
 class LostOwnership(RuntimeError):
@@ -35,7 +37,9 @@ def operation_id_of(text: str) -> str:
 async def get(services: Services, scope: Scope, text: str) -> tuple[dict, bool]:
     """The operation's JSON and whether it is still running (not started or running); 404 when unknown.
 
-    v1 calls a succeeded operation ``completed``.
+    The fields depend on the type (spec-next §0.3): ``percentComplete`` for reindex and update,
+    ``resources`` (the tags' URLs) for reindex, ``results`` for any type whose checkpoint holds a
+    ``"results"`` object (update, export). v1 calls a succeeded operation ``completed``.
     """
     async with services.db.read() as conn:
         row = await operations.find(conn, operation_id_of(text))
@@ -51,7 +55,12 @@ async def get(services: Services, scope: Scope, text: str) -> tuple[dict, bool]:
         "createdTime": utc_text(row.created_time),
         "lastUpdatedTime": utc_text(row.last_updated_time),
         "status": status,
-        "percentComplete": row.percent_complete,
-        "resources": [f"{root}/extendedquerytags/{path}" for path in json.loads(row.resources)],
     }
+    if row.type in _WITH_PERCENT_COMPLETE:
+        body["percentComplete"] = row.percent_complete
+    if row.type == REINDEX:
+        body["resources"] = [f"{root}/extendedquerytags/{path}" for path in json.loads(row.resources)]
+    results = json.loads(row.checkpoint).get("results")
+    if results is not None:
+        body["results"] = {name: value for name, value in results.items() if value is not None}
     return body, row.status in operations.ACTIVE

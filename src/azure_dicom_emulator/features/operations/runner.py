@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import Row
 
@@ -26,6 +26,31 @@ BatchRunner = Callable[[Services, Row, str], Awaitable[bool]]
 """Runs the next batch of an operation for an owner; True when the operation is finished (or no longer ours)."""
 _RUNNERS: dict[str, BatchRunner] = {}
 MAX_BATCH_FAILURES = 3
+
+
+@contextlib.asynccontextmanager
+async def holding_lease(services: Services, operation_id: str, owner: str) -> AsyncIterator[None]:
+    """Renews ``owner``'s lease on the operation every third of its length while the block runs.
+
+    For a batch whose work before its checkpoint may outlast a lease: no other worker takes the
+    operation over meanwhile. If the lease is lost anyway, the batch's checkpoint says so.
+    """
+    lease = services.settings.operation_lease_seconds
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(lease / 3)
+            async with services.db.write() as conn:
+                if not await operations.renew_lease(conn, operation_id, owner, lease):
+                    return
+
+    task = asyncio.create_task(renew(), name=f"lease-{operation_id}")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def register(operation_type: str, run_batch: BatchRunner) -> None:

@@ -61,14 +61,16 @@ async def retrieve(
     study_uid: str,
     series_uid: str | None = None,
     sop_uid: str | None = None,
+    original: bool = False,
 ) -> RetrieveResult:
-    """The instances of a study, series or instance in the negotiated transfer syntax."""
+    """The instances of a study, series or instance in the negotiated transfer syntax; with ``original``,
+    the original version of each instance that an update changed (spec §10)."""
     require_valid(study_uid, series_uid, sop_uid)
     level = "instance" if sop_uid else "series" if series_uid else "study"
     media = negotiated(negotiate_resource, accept, level)
     async with services.db.read() as conn:
         rows = await index.instance_files(
-            conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
+            conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid), original
         )
     if not rows:
         raise resource_not_found(series_uid, sop_uid)

@@ -27,12 +27,17 @@ async def metadata(
     series_uid: str | None = None,
     sop_uid: str | None = None,
     if_none_match: str | None = None,
+    original: bool = False,
 ) -> MetadataResult:
-    """The metadata of every instance in the scope; ``not_modified`` when ``if_none_match`` is its ETag."""
+    """The metadata of every instance in the scope; ``not_modified`` when ``if_none_match`` is its ETag.
+
+    With ``original``, that of the original version of each instance an update changed (spec §10);
+    the ETag follows the versions served.
+    """
     require_valid(study_uid, series_uid, sop_uid)
     async with services.db.read() as conn:
         rows = await index.instance_metadata(
-            conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
+            conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid), original
         )
     if not rows:
         raise resource_not_found(series_uid, sop_uid)

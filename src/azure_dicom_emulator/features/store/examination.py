@@ -12,9 +12,8 @@ from ...dicom import store_response as codes
 from ...dicom.dicom_json import dataset_to_dicom_json, string_values
 from ...dicom.extended_values import TagSpec, tag_value
 from ...dicom.frame_location import frame_index_of
-from ...dicom.index_values import SERIES_COLUMNS, STUDY_COLUMNS, index_values
+from ...dicom.index_values import indexed_levels
 from ...dicom.part10 import NotPart10Error, file_view, read_header
-from ...dicom.query_attributes import returned_attributes
 from ...dicom.validation import (
     SERIES_INSTANCE_UID,
     SOP_CLASS_UID,
@@ -96,11 +95,10 @@ def inspect_staged(
             result.failure_reason = codes.PROCESSING_FAILURE
             return result
         as_dict = json.loads(result.metadata)
-        result.study_values = index_values(as_dict, STUDY_COLUMNS)
-        result.series_values = index_values(as_dict, SERIES_COLUMNS)
-        result.study_values["attributes"] = returned_attributes(as_dict, "study")
-        result.series_values["attributes"] = returned_attributes(as_dict, "series")
-        result.instance_attributes = returned_attributes(as_dict, "instance")
+        levels = indexed_levels(as_dict)
+        result.study_values = levels.study_values
+        result.series_values = levels.series_values
+        result.instance_attributes = levels.instance_attributes
         result.extended_values = {spec.tag: tag_value(as_dict, spec, strict=False)[0] for spec in extended_tags}
         result.frame_index = frame_index_of(path, view, header, as_dict).to_json()
         return result

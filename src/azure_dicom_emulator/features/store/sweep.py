@@ -14,7 +14,8 @@ PAGE_ROWS = 20_000
 
 
 async def sweep_orphans(services: Services, grace_seconds: float = GRACE_SECONDS) -> int:
-    """Removes published files older than ``grace_seconds`` that no instance row names, and stale uploads.
+    """Removes published files older than ``grace_seconds`` that no instance row names (as its latest or
+    its original version), and stale uploads.
 
     Returns how many files were removed.
     """
@@ -27,6 +28,7 @@ async def sweep_orphans(services: Services, grace_seconds: float = GRACE_SECONDS
         if not rows:
             break
         orphans.difference_update(row.blob_key for row in rows)
+        orphans.difference_update(row.original_blob_key for row in rows if row.original_blob_key)
         after = rows[-1].instance_key
     services.blobs.delete(orphans)
     removed += len(orphans)
