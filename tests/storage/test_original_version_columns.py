@@ -11,10 +11,11 @@ from azure_dicom_emulator.storage.schema import instance
 ORIGINAL_COLUMNS = [column for column in instance.c if column.name.startswith("original_")]
 
 
-def test_the_newest_migration_is_0005_after_0004():
+def test_the_migrations_form_one_chain_with_0005_after_0004():
     script = ScriptDirectory(str(MIGRATIONS_DIR))
-    assert script.get_current_head() == "0005"
+    assert len(script.get_heads()) == 1
     assert script.get_revision("0005").down_revision == "0004"
+    assert [revision.revision for revision in script.walk_revisions()][-5:] == ["0005", "0004", "0003", "0002", "0001"]
 
 
 async def test_migrating_an_empty_database_adds_the_original_version_columns(tmp_path, database_url):
@@ -32,6 +33,6 @@ async def test_migrating_an_empty_database_adds_the_original_version_columns(tmp
         async with database.read() as conn:
             assert list(await conn.execute(select(*ORIGINAL_COLUMNS))) == []
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-        assert version == "0005"
+        assert version == ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     finally:
         await database.dispose()
