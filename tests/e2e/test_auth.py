@@ -171,6 +171,12 @@ def test_the_health_check_and_the_emulator_routes_stay_anonymous(server):
     assert httpx.get(f"{server.url}/emulator/events").status_code == 200
 
 
+def test_the_built_in_issuer_is_off_when_another_issuer_is_configured(server):
+    response = httpx.post(f"{server.url}/emulator/auth/token", json={"role": "owner"})
+    assert response.status_code == 404
+    assert "DICOM_EMULATOR_AUTH_ISSUER" in response.text
+
+
 def test_an_unknown_route_is_404_with_or_without_a_token(server, provider):
     assert httpx.get(f"{server.url}/v2/nothing-here").status_code == 404
     assert httpx.get(f"{server.url}/v2/nothing-here", headers=bearer(provider.token())).status_code == 404
