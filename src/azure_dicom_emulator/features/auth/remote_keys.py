@@ -42,13 +42,13 @@ class RemoteKeys:
             return key
         async with self._lock:
             key = self._keys.get(kid)
-            if key is None and self._may_fetch():
+            if key is None and self._take_fetch_turn():
                 await self._fetch()
                 key = self._keys.get(kid)
         return key
 
-    def _may_fetch(self) -> bool:
-        """Whether a fetch may happen now: first use, a retry after a failure, or a refetch for a new ``kid``."""
+    def _take_fetch_turn(self) -> bool:
+        """Whether a fetch may happen now (first use, a retry after a failure, or the minute's one refetch)."""
         now = time.monotonic()
         if not self._fetched:
             return now - self._last_attempt >= RETRY_INTERVAL_SECONDS
