@@ -356,3 +356,26 @@ def test_unsigned_hmac_and_foreign_algorithm_tokens_get_401(server, provider):
 def test_rs256_rs384_and_rs512_are_accepted(server, provider, algorithm):
     response = httpx.get(server.url + unused_study_query(), headers=bearer(provider.token(algorithm=algorithm)))
     assert response.status_code == 204
+
+
+def test_a_reader_storing_into_a_new_partition_gets_403_and_no_partition_is_created(provider, tmp_path):
+    env = {
+        "DICOM_EMULATOR_AUTH_ENABLED": "true",
+        "DICOM_EMULATOR_AUTH_ISSUER": provider.issuer,
+        "DICOM_EMULATOR_PARTITIONS_ENABLED": "true",
+    }
+    partitioned = Server(tmp_path / "data", **env).start()
+    try:
+        reader, owner = bearer(provider.token(roles=["DicomDataReader"])), bearer(provider.token())
+        body = to_bytes(make_dataset(study_uid=generate_uid()))
+        with httpx.Client(base_url=partitioned.url, timeout=30) as http:
+            refused = http.post("/v2/partitions/newpart/studies", content=body, headers={**DICOM, **reader})
+            assert (refused.status_code, refused.text) == (403, "Authorization failed.")
+            names = [partition["partitionName"] for partition in http.get("/v2/partitions", headers=reader).json()]
+            assert "newpart" not in names
+            stored = http.post("/v2/partitions/newpart/studies", content=body, headers={**DICOM, **owner})
+            assert stored.status_code == 200
+            names = [partition["partitionName"] for partition in http.get("/v2/partitions", headers=reader).json()]
+            assert "newpart" in names
+    finally:
+        partitioned.stop()
