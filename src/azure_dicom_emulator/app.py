@@ -15,6 +15,7 @@ from .api.context import SUPPORTED_VERSIONS_HEADER
 from .api.errors import InternalErrorMiddleware, QueryStringGuardMiddleware, not_found, service_error
 from .api.routes import SegmentCountRouter, routes
 from .errors import ServiceError
+from .features.auth import auth_from_settings
 from .features.operations import OperationRunner
 from .features.store.sweep import sweep_orphans
 from .runtime.garbage_collector import settle_garbage_collector
@@ -28,6 +29,7 @@ EXPOSED_HEADERS = [
     "Warning",
     "erroneous-dicom-attributes",
     "api-supported-versions",
+    "WWW-Authenticate",
 ]
 
 
@@ -94,4 +96,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={ServiceError: service_error, HTTPException: not_found},
     )
     app.router = SegmentCountRouter(routes(), lifespan=lifespan)
+    app.state.auth = auth_from_settings(settings)
     return app

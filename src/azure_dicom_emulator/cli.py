@@ -1,8 +1,9 @@
-"""The command line: ``azure-dicom-emulator serve``."""
+"""The command line: ``azure-dicom-emulator serve`` and ``azure-dicom-emulator token``."""
 
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -64,3 +65,32 @@ def serve(
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
     )
+
+
+class Role(StrEnum):
+    """The built-in issuer's roles."""
+
+    owner = "owner"
+    reader = "reader"
+
+
+@app.command()
+def token(
+    role: Annotated[Role, typer.Option(help="DicomDataOwner (owner) or DicomDataReader (reader)")],
+    expires_in: Annotated[int, typer.Option(help="Lifetime in seconds, at most a day")] = 3600,
+    url: Annotated[str, typer.Option(help="The running emulator")] = "http://127.0.0.1:8080",
+) -> None:
+    """Prints a bearer token from the running emulator's own issuer."""
+    import httpx
+
+    try:
+        response = httpx.post(
+            url.rstrip("/") + "/emulator/auth/token", json={"role": role.value, "expires_in": expires_in}, timeout=30
+        )
+    except httpx.HTTPError as exc:
+        typer.echo(f"Cannot reach the emulator at {url}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if response.status_code != 200:
+        typer.echo(f"The emulator refused: {response.status_code} {response.text}", err=True)
+        raise typer.Exit(1)
+    typer.echo(response.json()["access_token"])

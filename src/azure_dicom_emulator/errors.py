@@ -30,6 +30,19 @@ class BadRequest(ServiceError):
     status = 400
 
 
+class Unauthorized(ServiceError):
+    """No valid bearer token; the body is empty and ``WWW-Authenticate`` says why."""
+
+    status = 401
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
+AUTHORIZATION_FAILED = "Authorization failed."
+
+
 class NotFound(ServiceError):
     status = 404
 

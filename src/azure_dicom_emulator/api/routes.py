@@ -9,6 +9,7 @@ from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Receive, Scope, Send
 
+from ..features.auth import DataAction
 from . import (
     changefeed,
     delete,
@@ -24,69 +25,86 @@ from . import (
     update,
     workitems,
 )
+from . import issuer as auth_issuer
+from .auth import guarded
+
+READ = DataAction.READ
+WRITE = DataAction.WRITE
+DELETE = DataAction.DELETE
+MANAGE_TAGS = DataAction.MANAGE_EXTENDED_QUERY_TAGS
+EXPORT = DataAction.EXPORT
 
 STUDY = "studies/{study}"
 SERIES = STUDY + "/series/{series}"
 INSTANCE = SERIES + "/instances/{instance}"
 WORKITEM = "workitems/{workitem}"
 
-# (path after the version and optional partition segment, endpoint, methods). A request goes to the first
-# route that matches its path and method, so a literal path comes before the pattern that also matches it
-# (``studies/$bulkUpdate`` before ``studies/{study}``); otherwise the order only decides how many patterns a
-# request is tried against: a viewer's requests come first.
+# (path after the version and optional partition segment, endpoint, methods, the data action a caller's roles
+# must grant). A request goes to the first route that matches its path and method, so a literal path comes
+# before the pattern that also matches it (``studies/$bulkUpdate`` before ``studies/{study}``); otherwise the
+# order only decides how many patterns a request is tried against: a viewer's requests come first.
 PARTITIONED = [
-    (INSTANCE + "/frames/{frames}", frames.frames, ["GET"]),
-    (INSTANCE + "/rendered", frames.rendered, ["GET"]),
-    (INSTANCE + "/frames/{frame}/rendered", frames.rendered, ["GET"]),
-    (INSTANCE + "/metadata", retrieve.metadata, ["GET"]),
-    (SERIES + "/metadata", retrieve.metadata, ["GET"]),
-    (STUDY + "/metadata", retrieve.metadata, ["GET"]),
-    (INSTANCE, retrieve.retrieve, ["GET"]),
-    (SERIES, retrieve.retrieve, ["GET"]),
-    (STUDY, retrieve.retrieve, ["GET"]),
-    ("studies", query.all_studies, ["GET"]),
-    ("series", query.all_series, ["GET"]),
-    ("instances", query.all_instances, ["GET"]),
-    (STUDY + "/series", query.study_series, ["GET"]),
-    (STUDY + "/instances", query.study_instances, ["GET"]),
-    (SERIES + "/instances", query.study_series_instances, ["GET"]),
-    ("studies", store.store, ["POST", "PUT"]),
-    ("studies/$bulkUpdate", update.bulk_update, ["POST"]),
-    (STUDY, store.store, ["POST", "PUT"]),
-    (STUDY, delete.delete, ["DELETE"]),
-    (SERIES, delete.delete, ["DELETE"]),
-    (INSTANCE, delete.delete, ["DELETE"]),
-    ("export", export.export, ["POST"]),
-    ("workitems", workitems.search, ["GET"]),
-    ("workitems", workitems.create, ["POST"]),
-    (WORKITEM, workitems.retrieve, ["GET"]),
-    (WORKITEM, workitems.update, ["POST"]),
-    (WORKITEM + "/state", workitems.change_state, ["PUT"]),
-    (WORKITEM + "/cancelrequest", workitems.request_cancellation, ["POST"]),
+    (INSTANCE + "/frames/{frames}", frames.frames, ["GET"], READ),
+    (INSTANCE + "/rendered", frames.rendered, ["GET"], READ),
+    (INSTANCE + "/frames/{frame}/rendered", frames.rendered, ["GET"], READ),
+    (INSTANCE + "/metadata", retrieve.metadata, ["GET"], READ),
+    (SERIES + "/metadata", retrieve.metadata, ["GET"], READ),
+    (STUDY + "/metadata", retrieve.metadata, ["GET"], READ),
+    (INSTANCE, retrieve.retrieve, ["GET"], READ),
+    (SERIES, retrieve.retrieve, ["GET"], READ),
+    (STUDY, retrieve.retrieve, ["GET"], READ),
+    ("studies", query.all_studies, ["GET"], READ),
+    ("series", query.all_series, ["GET"], READ),
+    ("instances", query.all_instances, ["GET"], READ),
+    (STUDY + "/series", query.study_series, ["GET"], READ),
+    (STUDY + "/instances", query.study_instances, ["GET"], READ),
+    (SERIES + "/instances", query.study_series_instances, ["GET"], READ),
+    ("studies", store.store, ["POST", "PUT"], WRITE),
+    ("studies/$bulkUpdate", update.bulk_update, ["POST"], WRITE),
+    (STUDY, store.store, ["POST", "PUT"], WRITE),
+    (STUDY, delete.delete, ["DELETE"], DELETE),
+    (SERIES, delete.delete, ["DELETE"], DELETE),
+    (INSTANCE, delete.delete, ["DELETE"], DELETE),
+    ("export", export.export, ["POST"], EXPORT),
+    ("workitems", workitems.search, ["GET"], READ),
+    ("workitems", workitems.create, ["POST"], WRITE),
+    (WORKITEM, workitems.retrieve, ["GET"], READ),
+    (WORKITEM, workitems.update, ["POST"], WRITE),
+    (WORKITEM + "/state", workitems.change_state, ["PUT"], WRITE),
+    (WORKITEM + "/cancelrequest", workitems.request_cancellation, ["POST"], WRITE),
 ]
 UNPARTITIONED = [
-    ("partitions", service.list_partitions, ["GET"]),
-    ("extendedquerytags", extended_query_tags.add, ["POST"]),
-    ("extendedquerytags", extended_query_tags.list_tags, ["GET"]),
-    ("extendedquerytags/{tag}", extended_query_tags.get_tag, ["GET"]),
-    ("extendedquerytags/{tag}", extended_query_tags.delete_tag, ["DELETE"]),
-    ("extendedquerytags/{tag}", extended_query_tags.update_tag, ["PATCH"]),
-    ("extendedquerytags/{tag}/errors", extended_query_tags.list_errors, ["GET"]),
-    ("operations/{operation}", operations.get, ["GET"]),
-    ("changefeed", changefeed.feed, ["GET"]),
-    ("changefeed/latest", changefeed.latest, ["GET"]),
+    ("partitions", service.list_partitions, ["GET"], READ),
+    ("extendedquerytags", extended_query_tags.add, ["POST"], MANAGE_TAGS),
+    ("extendedquerytags", extended_query_tags.list_tags, ["GET"], READ),
+    ("extendedquerytags/{tag}", extended_query_tags.get_tag, ["GET"], READ),
+    ("extendedquerytags/{tag}", extended_query_tags.delete_tag, ["DELETE"], MANAGE_TAGS),
+    ("extendedquerytags/{tag}", extended_query_tags.update_tag, ["PATCH"], MANAGE_TAGS),
+    ("extendedquerytags/{tag}/errors", extended_query_tags.list_errors, ["GET"], READ),
+    ("operations/{operation}", operations.get, ["GET"], READ),
+    ("changefeed", changefeed.feed, ["GET"], READ),
+    ("changefeed/latest", changefeed.latest, ["GET"], READ),
 ]
 
 
 def routes() -> list[BaseRoute]:
-    """Every route of the emulator."""
+    """Every route of the emulator; ValueError for a versioned route that declares no data action."""
     table: list[BaseRoute] = []
-    for path, endpoint, methods in PARTITIONED:
+    for path, endpoint, methods in map(_declared, PARTITIONED):
         table.append(Route(f"/{{version}}/{path}", endpoint, methods=methods))
         table.append(Route(f"/{{version}}/partitions/{{partition}}/{path}", endpoint, methods=methods))
-    for path, endpoint, methods in UNPARTITIONED:
+    for path, endpoint, methods in map(_declared, UNPARTITIONED):
         table.append(Route(f"/{{version}}/{path}", endpoint, methods=methods))
-    return [*table, Route("/health/check", service.health, methods=["GET"]), *events.routes()]
+    anonymous = [Route("/health/check", service.health, methods=["GET"]), *events.routes(), *auth_issuer.routes()]
+    return [*table, *anonymous]
+
+
+def _declared(entry: tuple) -> tuple:
+    """A table entry with its endpoint behind the guard of its data action; ValueError when it declares none."""
+    if len(entry) != 4 or not isinstance(entry[3], DataAction):
+        raise ValueError(f"the route {entry[0]!r} declares no data action (read, write, delete, ...)")
+    path, endpoint, methods, action = entry
+    return path, guarded(endpoint, action), methods
 
 
 class SegmentCountRouter(Router):

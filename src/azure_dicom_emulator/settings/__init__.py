@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .event_sinks import SINKS, SinkConfig, check_unique_names
 
@@ -20,6 +23,11 @@ DEFAULT_EVENTS_TOPIC = (
 DEFAULT_EVENTS_SERVICE_HOST = "emulator-dicom.dicom.azurehealthcareapis.com"
 # The newest Azure Blob Storage API version the pinned Azurite (package-lock.json) accepts.
 DEFAULT_BLOB_API_VERSION = "2025-11-05"
+DEFAULT_AUTH_AUDIENCE = "https://dicom.healthcareapis.azure.com"
+MAX_AUTH_CLOCK_SKEW_SECONDS = 300
+
+# A list read from a comma-separated variable (a JSON list is accepted too).
+CommaSeparated = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -36,7 +44,7 @@ class Settings(BaseSettings):
     cpu_workers: int | None = None
     partitions_enabled: bool = False
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-    cors_origins: list[str] = ["*"]
+    cors_origins: CommaSeparated = ["*"]
     log_level: str = "info"
     operation_poll_seconds: float = 1.0
     operation_lease_seconds: float = 30.0
@@ -56,12 +64,29 @@ class Settings(BaseSettings):
     export_strict: bool = False
     export_batch_size: int = Field(100, ge=1)
     blob_api_version: str = DEFAULT_BLOB_API_VERSION
+    auth_enabled: bool = False
+    # Expected ``iss`` values; none: the emulator's own issuer under /emulator/auth/.
+    auth_issuer: CommaSeparated = []
+    auth_audience: CommaSeparated = [DEFAULT_AUTH_AUDIENCE]
+    auth_jwks_url: str | None = None
+    auth_clock_skew_seconds: int = Field(60, ge=0, le=MAX_AUTH_CLOCK_SKEW_SECONDS)
+    # The roles of the tokens the managed-identity endpoint issues.
+    auth_managed_identity_role: Literal["owner", "reader"] = "owner"
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "auth_issuer", "auth_audience", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str) and not value.lstrip().startswith("["):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("auth_audience")
+    @classmethod
+    def _some_audience(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one audience is needed")
         return value
 
     @model_validator(mode="after")
@@ -76,6 +101,16 @@ class Settings(BaseSettings):
             except ValidationError as exc:
                 raise ValueError(f"events_file {self.events_file}: {_describe(exc)}") from exc
         check_unique_names(self.events)
+        return self
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> Settings:
+        if self.auth_jwks_url and not self.auth_issuer:
+            raise ValueError("auth_jwks_url needs auth_issuer: the tokens' expected issuer")
+        # Keys come from the JWKS URL, else from each issuer's discovery document.
+        for url in [self.auth_jwks_url] if self.auth_jwks_url else self.auth_issuer:
+            if not is_https_or_loopback(url):
+                raise ValueError(f"{url}: keys are fetched over https only (plain http on loopback)")
         return self
 
     @property
@@ -101,6 +136,21 @@ class Settings(BaseSettings):
     def blob_dir(self) -> Path:
         """Where instance files are kept."""
         return self.data_dir / "blobs"
+
+
+def is_https_or_loopback(url: str) -> bool:
+    """Whether ``url`` is an https URL, or a plain http one to a loopback address."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
 
 
 def _describe(exc: ValidationError) -> str:
