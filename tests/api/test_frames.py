@@ -124,6 +124,20 @@ async def test_frames_as_jpeg_2000(client):
         assert np.array_equal(decoded, pixels)
 
 
+async def test_an_8_by_9_16_bit_frame_and_its_instance_transcode_to_jpeg_2000_lossless_200(client):
+    ds = await put(client, to_bytes(multiframe(frames=2, rows=8, columns=9)))
+    response = await client.get(frames_path(ds, "2"), headers={"Accept": 'multipart/related; type="image/jp2"'})
+    assert response.status_code == 200, response.text
+    ((content_type, codestream),) = parse_multipart(response)
+    assert content_type == f"image/jp2; transfer-syntax={JPEG_2000_LOSSLESS}"
+    assert np.array_equal(read(_jpeg_2000_file(ds, codestream)).pixel_array, pixel_frames(ds)[1])
+    response = await client.get(
+        instance_path(ds), headers={"Accept": f"application/dicom; transfer-syntax={JPEG_2000_LOSSLESS}"}
+    )
+    assert response.status_code == 200, response.text
+    assert np.array_equal(pydicom.dcmread(io.BytesIO(response.content)).pixel_array, ds.pixel_array)
+
+
 def _jpeg_2000_file(ds, codestream: bytes) -> bytes:
     single = make_dataset(rows=ds.Rows, columns=ds.Columns, transfer_syntax=JPEG_2000_LOSSLESS)
     single.PixelData = encapsulate([codestream])
