@@ -182,12 +182,41 @@ async def test_deflated_frames_come_inflated(client):
     ]
 
 
-@pytest.mark.parametrize("frames", ["0", "-1", "a", "1,0", "0.6", ",", "1,", " "])
-async def test_invalid_frame_lists_are_400(client, frames):
+@pytest.mark.parametrize("frames", ["0", "-1", "1,0", "(1)", "1-"])
+async def test_frame_lists_with_a_number_below_1_are_400(client, frames):
     ds = await put(client, to_bytes(multiframe()))
     response = await client.get(frames_path(ds, frames), headers={"Accept": OCTET_ANY})
     assert response.status_code == 400
     assert response.text.startswith("The specified frames value is not valid.")
+
+
+@pytest.mark.parametrize(
+    ("frames", "entry"),
+    [
+        ("a", "a"),
+        ("0.6", "0.6"),
+        (",", ""),
+        ("1,", ""),
+        (" ", ""),
+        ("1,,2", ""),
+        ("2147483648", "2147483648"),
+        ("1," + "9" * 5000, "9" * 5000),
+    ],
+)
+async def test_frame_lists_with_an_entry_that_is_no_int32_are_400_with_the_model_binding_text(client, frames, entry):
+    ds = await put(client, to_bytes(multiframe()))
+    response = await client.get(frames_path(ds, frames), headers={"Accept": OCTET_ANY})
+    expected = f"The query parameter 'frames' is invalid. Unable to parse value '{entry}' as Int32."
+    assert (response.status_code, response.text) == (400, expected)
+
+
+@pytest.mark.parametrize("frames", [" 2 ", "2.0", "2e0", "+2", "0002"])
+async def test_frame_numbers_are_read_as_dotnet_reads_integers(client, frames):
+    ds = await put(client, to_bytes(multiframe()))
+    response = await client.get(frames_path(ds, frames), headers={"Accept": OCTET_ANY})
+    assert parse_multipart(response) == [
+        (f"application/octet-stream; transfer-syntax={EXPLICIT_LE}", expected_frames(ds)[1])
+    ]
 
 
 async def test_invalid_frames_are_400_before_the_instance_is_looked_up(client):
