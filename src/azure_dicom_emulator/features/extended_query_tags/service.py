@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 
@@ -23,7 +22,6 @@ from ..services import Services
 from ..timestamps import utc_text
 
 MAX_TAGS = 128
-SYNTAX_ERROR = "The syntax of the request body is invalid."
 MISSING_TAGS = "The extended query tag(s) is missing."
 ALREADY_EXIST = "One or more extended query tags already exist."
 ACTIVE_REINDEX = "There is already an active re-index operation with ID '{id}'."
@@ -57,20 +55,12 @@ def _body_error(field: str, detail: str) -> BadRequest:
     return BadRequest(f"The field '{field}' in request body is invalid: {detail}")
 
 
-def _load_json(body: bytes) -> object:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(SYNTAX_ERROR) from exc
-
-
 def _case_insensitive(entry: dict) -> dict:
     return {str(key).lower(): value for key, value in entry.items()}
 
 
-def parse_new_tags(body: bytes) -> list[NewTag]:
-    """The tags of an add request, validated in Azure's order (body first, then each entry)."""
-    entries = _load_json(body)
+def parse_new_tags(entries: object) -> list[NewTag]:
+    """The tags of an add request's JSON body, validated in Azure's order (body first, then each entry)."""
     if not isinstance(entries, list):
         raise _body_error("$", "The JSON value could not be converted to a list of extended query tags.")
     bound = []
@@ -155,7 +145,7 @@ def _checked_vr(tag: int, vr: object, written: str) -> str:
     return given
 
 
-async def add(services: Services, scope: Scope, body: bytes) -> str:
+async def add(services: Services, scope: Scope, body: object) -> str:
     """Adds the tags of the request and starts the reindex of existing instances; returns the operation id.
 
     409 when a reindex is already running (with its URL) or a tag exists; 503 past 128 tags.
@@ -248,9 +238,8 @@ async def delete_tag(services: Services, written: str) -> None:
         await tag_values.delete_tag(conn, await _existing(conn, written))
 
 
-def parse_query_status(body: bytes) -> bool:
-    """The ``queryStatus`` of an update body: True for enabled; 400 in Azure's words otherwise."""
-    document = _load_json(body)
+def parse_query_status(document: object) -> bool:
+    """The ``queryStatus`` of an update's JSON body: True for enabled; 400 in Azure's words otherwise."""
     if not isinstance(document, dict):
         raise _body_error("$", "The JSON value could not be converted to an extended query tag update.")
     fields = _case_insensitive(document)
@@ -265,7 +254,7 @@ def parse_query_status(body: bytes) -> bool:
     return value.lower() == "enabled"
 
 
-async def update_tag(services: Services, scope: Scope, written: str, body: bytes) -> dict:
+async def update_tag(services: Services, scope: Scope, written: str, body: object) -> dict:
     """Enables or disables searching on the tag; returns the updated tag."""
     enabled = parse_query_status(body)
     async with services.db.write() as conn:
