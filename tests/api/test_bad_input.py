@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import zlib
 
 import pytest
@@ -208,3 +209,18 @@ async def test_a_deflated_data_set_with_letterless_vrs_fails_43264_as_its_undefl
     assert await leftovers(fresh) == NOTHING
 
 
+async def test_a_refused_body_of_many_empty_parts_leaves_no_staged_file_at_once(fresh, monkeypatch):
+    """Even when the disk is slow: a write still under way when the request fails must not create its file after."""
+    from azure_dicom_emulator.features.store.spool import Spool
+
+    append = Spool._append
+
+    def slow_append(self, chunks):
+        time.sleep(0.02)
+        append(self, chunks)
+
+    monkeypatch.setattr(Spool, "_append", slow_append)
+    body = multipart([b""] * 200, BOUNDARY)[: -len(f"--{BOUNDARY}--\r\n")]  # no closing delimiter: 400
+    response = await post(fresh, body)
+    assert response.status_code == 400
+    assert await leftovers(fresh) == NOTHING
