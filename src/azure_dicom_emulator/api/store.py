@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..dicom.multipart import MultipartError, iter_parts, parse_media_type
@@ -13,6 +13,8 @@ from ..features.store import service as store_feature
 from ..features.uids import require_valid
 from .context import host_name, scope_of, services_of
 from .http import DICOM, DICOM_JSON, require_dicom_json
+
+INCOMPLETE_BODY = "The request body ended before the length its headers declared."
 
 
 async def store(request: Request) -> Response:
@@ -57,13 +59,17 @@ async def store(request: Request) -> Response:
 
 
 async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks, 413 past ``limit`` bytes; 400 when the client leaves before the body's declared end."""
     received = 0
-    async for chunk in chunks:
-        received += len(chunk)
-        if received > limit:
-            raise PayloadTooLarge(limit)
-        if chunk:
-            yield chunk
+    try:
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > limit:
+                raise PayloadTooLarge(limit)
+            if chunk:
+                yield chunk
+    except ClientDisconnect as exc:
+        raise BadRequest(INCOMPLETE_BODY) from exc
 
 
 async def _single_part(body: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
