@@ -8,7 +8,7 @@ AZURITE := node_modules/.bin/azurite
 OHIF_VERSION := 3.13.2
 OHIF := .cache/ohif
 
-.PHONY: run test test-browser lint bench clean
+.PHONY: run test test-browser lint bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ lint: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/run.py
+
+# The long fuzz run (10,000 cases against a server of its own); tests/e2e/test_fuzz.py runs a few hundred.
+fuzz: $(TEST_STAMP)
+	$(BIN)/python bench/fuzz.py
 
 clean:
 	rm -rf $(VENV) data node_modules .cache

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
+import zlib
+
 import pytest
 import pytest_asyncio
-from pydicom.uid import generate_uid
+from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
 from sqlalchemy import func, select
 
 from azure_dicom_emulator.storage.schema import change_feed, instance, series, study
 
 from ..support.app import running_app
-from ..support.factories import make_dataset, multipart, to_bytes
+from ..support.factories import make_dataset, multipart, to_bytes, with_meta_transfer_syntax
 
 DICOM_JSON = "application/dicom+json"
 BOUNDARY = "test-boundary"
@@ -173,3 +176,51 @@ async def test_same_sop_twice_and_study_mismatch(fresh):
     assert failure_codes(mismatch) == [43264]
     counts = await leftovers(fresh)
     assert counts["instance"] == 1 and counts["change_feed"] == 1 and counts["files"] == 1
+
+
+async def test_a_multi_valued_transfer_syntax_fails_its_part_alone_43264(fresh):
+    odd = with_meta_transfer_syntax(to_bytes(make_dataset()), b"1.2.840.10008.1.2.1\\1.2.840.10008.1.2")
+    good = make_dataset()
+    response = await post(fresh, multipart([odd, to_bytes(good)]))
+    assert response.status_code == 202
+    assert failure_codes(response) == [43264]
+    alone = await post(fresh, multipart([odd]))
+    assert alone.status_code == 409
+    assert failure_codes(alone) == [43264]
+    counts = await leftovers(fresh)
+    assert counts["instance"] == 1 and counts["files"] == 1
+
+
+def _meta_end(data: bytes) -> int:
+    return 132 + 12 + int.from_bytes(data[140:144], "little")
+
+
+async def test_a_deflated_data_set_with_letterless_vrs_fails_43264_as_its_undeflated_twin(fresh):
+    plain = to_bytes(make_dataset())
+    head = plain[: _meta_end(plain)]
+    data_set = plain[_meta_end(plain) :] + b"\xe1\x7f\x10\x00\x01\x02\x04\x00abcd"
+    squeezer = zlib.compressobj(wbits=-15)
+    deflated_head = with_meta_transfer_syntax(head, DeflatedExplicitVRLittleEndian.encode())
+    deflated = deflated_head + squeezer.compress(data_set) + squeezer.flush()
+    for data in (head + data_set, deflated):
+        response = await post(fresh, multipart([data]))
+        assert response.status_code == 409
+        assert failure_codes(response) == [43264]
+    assert await leftovers(fresh) == NOTHING
+
+
+async def test_a_refused_body_of_many_empty_parts_leaves_no_staged_file_at_once(fresh, monkeypatch):
+    """Even when the disk is slow: a write still under way when the request fails must not create its file after."""
+    from azure_dicom_emulator.features.store.spool import Spool
+
+    append = Spool._append
+
+    def slow_append(self, chunks):
+        time.sleep(0.02)
+        append(self, chunks)
+
+    monkeypatch.setattr(Spool, "_append", slow_append)
+    body = multipart([b""] * 200, BOUNDARY)[: -len(f"--{BOUNDARY}--\r\n")]  # no closing delimiter: 400
+    response = await post(fresh, body)
+    assert response.status_code == 400
+    assert await leftovers(fresh) == NOTHING

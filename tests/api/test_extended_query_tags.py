@@ -362,6 +362,31 @@ async def test_bad_add_bodies(client, body, status, message):
     assert (response.status_code, response.text) == (status, message)
 
 
+def nested(depth: int) -> bytes:
+    """A JSON array ``depth`` arrays deep."""
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize("depth", [65, 100_000])
+async def test_json_nested_deeper_than_64_is_400_on_add_and_patch(client, depth):
+    json_type = {"Content-Type": "application/json"}
+    response = await client.post("/v2/extendedquerytags", content=nested(depth), headers=json_type)
+    assert (response.status_code, response.text) == (400, "The syntax of the request body is invalid.")
+    response = await client.patch("/v2/extendedquerytags/PatientAge", content=nested(depth), headers=json_type)
+    assert (response.status_code, response.text) == (400, "The syntax of the request body is invalid.")
+    object_nest = b'{"a":' * depth + b"1" + b"}" * depth
+    response = await client.patch("/v2/extendedquerytags/PatientAge", content=object_nest, headers=json_type)
+    assert (response.status_code, response.text) == (400, "The syntax of the request body is invalid.")
+
+
+async def test_json_nested_64_deep_is_read(client):
+    response = await client.post(
+        "/v2/extendedquerytags", content=nested(64), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.text.startswith("The field '$[0]' in request body is invalid")
+
+
 async def test_bad_requests_on_tags(client):
     response = await client.post("/v2/extendedquerytags", content=b"[]", headers={"Content-Type": "text/plain"})
     assert response.status_code == 415

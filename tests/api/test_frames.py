@@ -124,6 +124,20 @@ async def test_frames_as_jpeg_2000(client):
         assert np.array_equal(decoded, pixels)
 
 
+async def test_an_8_by_9_16_bit_frame_and_its_instance_transcode_to_jpeg_2000_lossless_200(client):
+    ds = await put(client, to_bytes(multiframe(frames=2, rows=8, columns=9)))
+    response = await client.get(frames_path(ds, "2"), headers={"Accept": 'multipart/related; type="image/jp2"'})
+    assert response.status_code == 200, response.text
+    ((content_type, codestream),) = parse_multipart(response)
+    assert content_type == f"image/jp2; transfer-syntax={JPEG_2000_LOSSLESS}"
+    assert np.array_equal(read(_jpeg_2000_file(ds, codestream)).pixel_array, pixel_frames(ds)[1])
+    response = await client.get(
+        instance_path(ds), headers={"Accept": f"application/dicom; transfer-syntax={JPEG_2000_LOSSLESS}"}
+    )
+    assert response.status_code == 200, response.text
+    assert np.array_equal(pydicom.dcmread(io.BytesIO(response.content)).pixel_array, ds.pixel_array)
+
+
 def _jpeg_2000_file(ds, codestream: bytes) -> bytes:
     single = make_dataset(rows=ds.Rows, columns=ds.Columns, transfer_syntax=JPEG_2000_LOSSLESS)
     single.PixelData = encapsulate([codestream])
@@ -168,12 +182,41 @@ async def test_deflated_frames_come_inflated(client):
     ]
 
 
-@pytest.mark.parametrize("frames", ["0", "-1", "a", "1,0", "0.6", ",", "1,", " "])
-async def test_invalid_frame_lists_are_400(client, frames):
+@pytest.mark.parametrize("frames", ["0", "-1", "1,0", "(1)", "1-"])
+async def test_frame_lists_with_a_number_below_1_are_400(client, frames):
     ds = await put(client, to_bytes(multiframe()))
     response = await client.get(frames_path(ds, frames), headers={"Accept": OCTET_ANY})
     assert response.status_code == 400
     assert response.text.startswith("The specified frames value is not valid.")
+
+
+@pytest.mark.parametrize(
+    ("frames", "entry"),
+    [
+        ("a", "a"),
+        ("0.6", "0.6"),
+        (",", ""),
+        ("1,", ""),
+        (" ", ""),
+        ("1,,2", ""),
+        ("2147483648", "2147483648"),
+        ("1," + "9" * 5000, "9" * 5000),
+    ],
+)
+async def test_frame_lists_with_an_entry_that_is_no_int32_are_400_with_the_model_binding_text(client, frames, entry):
+    ds = await put(client, to_bytes(multiframe()))
+    response = await client.get(frames_path(ds, frames), headers={"Accept": OCTET_ANY})
+    expected = f"The query parameter 'frames' is invalid. Unable to parse value '{entry}' as Int32."
+    assert (response.status_code, response.text) == (400, expected)
+
+
+@pytest.mark.parametrize("frames", [" 2 ", "2.0", "2e0", "+2", "0002"])
+async def test_frame_numbers_are_read_as_dotnet_reads_integers(client, frames):
+    ds = await put(client, to_bytes(multiframe()))
+    response = await client.get(frames_path(ds, frames), headers={"Accept": OCTET_ANY})
+    assert parse_multipart(response) == [
+        (f"application/octet-stream; transfer-syntax={EXPLICIT_LE}", expected_frames(ds)[1])
+    ]
 
 
 async def test_invalid_frames_are_400_before_the_instance_is_looked_up(client):

@@ -130,11 +130,35 @@ async def test_compressed_one_bit_and_32_bit_sources_render(client, name):
     assert image(response).shape == (ds.Rows, ds.Columns)
 
 
-@pytest.mark.parametrize("quality", ["0", "101", "-5", "abc", ""])
+@pytest.mark.parametrize("quality", ["0", "101", "-5"])
 async def test_quality_out_of_range_is_400(client, quality):
     ds = await put(client, to_bytes(ct()))
     response = await client.get(instance_path(ds) + f"/rendered?quality={quality}", headers={"Accept": "image/jpeg"})
     assert (response.status_code, response.text) == (400, "Image quality must be between 1 and 100 inclusive")
+
+
+@pytest.mark.parametrize(
+    ("quality", "detail"),
+    [
+        ("abc", "The value 'abc' is not valid for quality."),
+        ("2147483648", "The value '2147483648' is not valid for quality."),
+        ("1" * 5000, f"The value '{'1' * 5000}' is not valid for quality."),
+        ("7.0", "The value '7.0' is not valid for quality."),
+        ("", "The value '' is invalid."),
+    ],
+)
+async def test_quality_that_is_no_int32_is_400_with_the_model_binding_text(client, quality, detail):
+    ds = await put(client, to_bytes(ct()))
+    response = await client.get(instance_path(ds) + f"/rendered?quality={quality}", headers={"Accept": "image/jpeg"})
+    assert (response.status_code, response.text) == (400, f"The query parameter 'quality' is invalid. {detail}")
+
+
+@pytest.mark.parametrize("accept", ["*/*", "image/gif", "image/jpeg, image/png"])
+@pytest.mark.parametrize("quality", ["0", "abc"])
+async def test_a_bad_quality_is_400_before_the_accept_header_gets_its_406(client, accept, quality):
+    ds = await put(client, to_bytes(ct()))
+    response = await client.get(instance_path(ds) + f"/rendered?quality={quality}", headers={"Accept": accept})
+    assert response.status_code == 400
 
 
 @pytest.mark.parametrize(
@@ -167,11 +191,20 @@ async def test_missing_frames_instances_and_pixel_data_are_404(client):
     assert (response.status_code, response.text) == (404, "The specified frame cannot be found.")
 
 
-@pytest.mark.parametrize("frame", ["0", "-1", "a", "1,2"])
-async def test_invalid_frame_is_400(client, frame):
+@pytest.mark.parametrize("frame", ["0", "-1"])
+async def test_frame_below_1_is_400(client, frame):
     ds = await put(client, to_bytes(ct()))
     response = await client.get(instance_path(ds) + f"/frames/{frame}/rendered", headers={"Accept": "image/jpeg"})
     assert response.status_code == 400
+    assert response.text.startswith("The specified frames value is not valid.")
+
+
+@pytest.mark.parametrize("frame", ["a", "1,2", "2147483648", "1" * 5000, "1.0"])
+async def test_frame_that_is_no_int32_is_400_with_the_model_binding_text(client, frame):
+    ds = await put(client, to_bytes(ct()))
+    response = await client.get(instance_path(ds) + f"/frames/{frame}/rendered", headers={"Accept": "image/jpeg"})
+    expected = f"The query parameter 'frame' is invalid. The value '{frame}' is not valid for frame."
+    assert (response.status_code, response.text) == (400, expected)
 
 
 async def test_corrupted_compressed_stream_is_406(client):

@@ -248,6 +248,9 @@ async def test_deleted_instances_are_no_longer_found(client):
         ("studies?StudyDate=2020-01-01", "Invalid query: specified Date value '2020-01-01' is invalid"),
         ("studies?includefield=all&includefield=PatientID", "Invalid query: cannot specify included fields"),
         ("studies?includefield=Bogus", "Invalid query: IncludeField has unknown attribute 'Bogus'."),
+        ("studies?includefield=", "Invalid query: IncludeField has unknown attribute ''."),
+        ("studies?includefield=PatientName,", "Invalid query: IncludeField has unknown attribute ''."),
+        ("studies?includefield=PatientName&includefield=%20", "Invalid query: IncludeField has unknown attribute ''."),
         (
             "studies/1.2.3/series?StudyInstanceUID=1.2.3",
             "Invalid query: AttributeId StudyInstanceUID is not queryable.",

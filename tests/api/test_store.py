@@ -143,6 +143,32 @@ async def test_study_uid_differing_from_url_fails_43264(client):
     assert await _instance_count(client, ds.StudyInstanceUID) == 0
 
 
+@pytest.mark.parametrize("version", ["v1", "v2"])
+async def test_a_file_without_sop_instance_uid_fails_43264_with_its_failed_attributes(client, version):
+    ds = make_dataset()
+    del ds.SOPInstanceUID
+    del ds.SeriesInstanceUID
+    response = await client.post(f"/{version}/studies", content=multipart([to_bytes(ds)]), headers=HEADERS)
+    assert response.status_code == 409
+    assert failed(response.json()) == [
+        {
+            "00081150": {"vr": "UI", "Value": [ds.SOPClassUID]},
+            "00081197": {"vr": "US", "Value": [43264]},
+            "00741048": {
+                "vr": "SQ",
+                "Value": [
+                    {
+                        "00000902": {
+                            "vr": "LO",
+                            "Value": ["DICOM100: (0020,000e) - The required tag '(0020,000e)' is missing."],
+                        }
+                    }
+                ],
+            },
+        }
+    ]
+
+
 async def test_mixed_success_and_failure_is_202(client):
     good = make_dataset()
     response = await client.post(

@@ -1,8 +1,10 @@
-"""Reading a whole blob from the page cache without waiting for the disk."""
+"""Reading a whole blob from the page cache without waiting for the disk; a blob that is gone."""
 
 import os
 
-from azure_dicom_emulator.storage.blobs import read_if_cached
+import pytest
+
+from azure_dicom_emulator.storage.blobs import BlobNotFound, FileBlobStore, read_if_cached
 
 
 def test_a_file_in_the_page_cache_is_read_whole(tmp_path):
@@ -27,3 +29,11 @@ def test_a_file_evicted_from_the_page_cache_is_left_to_an_io_thread(tmp_path):
 
 def test_a_missing_file_is_left_to_the_caller(tmp_path):
     assert read_if_cached(tmp_path / "gone.dcm") is None
+
+
+@pytest.mark.parametrize("method", ["size", "read", "open"])
+def test_a_key_without_a_file_raises_blob_not_found(tmp_path, method):
+    store = FileBlobStore(tmp_path)
+    with pytest.raises(BlobNotFound) as raised:
+        getattr(store, method)("1/1.2/1.3/1.4.1.dcm")
+    assert raised.value.key == "1/1.2/1.3/1.4.1.dcm"

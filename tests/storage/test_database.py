@@ -6,13 +6,12 @@ import asyncio
 import sqlite3
 from datetime import UTC, datetime
 
-import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import Integer, bindparam, event, select
+from sqlalchemy import Double, Integer, bindparam, event, select
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from azure_dicom_emulator.storage.database import MIGRATIONS_DIR, Database, fetch_all
-from azure_dicom_emulator.storage.schema import change_feed, partition
+from azure_dicom_emulator.storage.schema import partition
 
 HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
@@ -44,13 +43,17 @@ async def test_fetch_all_names_its_columns_and_binds_what_the_statement_adds_its
         assert await fetch_all(conn, PARTITIONS_FROM, {"first": 2, "limit": 5}) == []
 
 
-async def test_first_row_refuses_columns_the_driver_would_not_convert(tmp_path):
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'index.db'}")
-    try:
-        with pytest.raises(ValueError):
-            await db.first_row(select(change_feed.c.timestamp), {})
-    finally:
-        await db.dispose()
+async def test_statements_whose_values_need_conversion_run_through_sqlalchemy(client):
+    """A date-time column, or a double parameter, is converted as SQLAlchemy converts it (not by the raw driver)."""
+    db = client.app.state.services.db
+    created = select(partition.c.created_date).where(partition.c.partition_name == bindparam("name"))
+    row = await db.first_row(created, {"name": "Microsoft.Default"})
+    assert isinstance(row.created_date, datetime)
+    by_double = select(partition.c.partition_key).where(partition.c.partition_key == bindparam("key", type_=Double) * 1)
+    async with db.read() as conn:
+        rows = await fetch_all(conn, by_double, {"key": 1.0})
+        assert [row.partition_key for row in rows] == [1]
+        assert isinstance((await fetch_all(conn, created, {"name": "Microsoft.Default"}))[0].created_date, datetime)
 
 
 async def test_a_write_waits_for_another_process_lock_without_holding_up_the_event_loop(tmp_path):

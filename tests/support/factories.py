@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -69,3 +70,28 @@ def multipart(
         out += b"\r\n" + part + b"\r\n"
     out += f"--{boundary}--\r\n".encode()
     return bytes(out)
+
+
+_LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+
+
+def with_meta_transfer_syntax(data: bytes, value: bytes) -> bytes:
+    """The Part 10 file ``data`` with the value of its (0002,0010) Transfer Syntax UID replaced by ``value``
+    (padded to an even length), the file meta group length fixed; the data set is left as it is."""
+    value += b"\0" * (len(value) % 2)
+    out = bytearray(data[:132])
+    position = 132
+    while position + 2 <= len(data) and struct.unpack_from("<H", data, position)[0] == 2:
+        element = struct.unpack_from("<H", data, position + 2)[0]
+        if data[position + 4 : position + 6] in _LONG_LENGTH_VRS:
+            header_length, length = 12, struct.unpack_from("<I", data, position + 8)[0]
+        else:
+            header_length, length = 8, struct.unpack_from("<H", data, position + 6)[0]
+        header = data[position : position + header_length]
+        old = data[position + header_length : position + header_length + length]
+        if element == 0x0010:
+            header, old = header[:6] + struct.pack("<H", len(value)), value
+        out += header + old
+        position += header_length + length
+    struct.pack_into("<I", out, 132 + 8, len(out) - 132 - 12)  # the elements after the group length's own 12 bytes
+    return bytes(out + data[position:])

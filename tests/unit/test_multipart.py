@@ -347,3 +347,24 @@ async def test_unusable_boundary(boundary):
 )
 def test_parse_media_type(value, expected):
     assert parse_media_type(value) == expected
+
+
+async def test_the_parts_end_only_once_the_whole_body_is_read():
+    """The epilogue is read to the end: a body cut short after its close delimiter fails with its reader."""
+    read: list[bytes] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        for piece in (encode([b"x"]), b"epilogue", b"to the end"):
+            read.append(piece)
+            yield piece
+
+    parts = await collect(body())
+    assert payloads_of(parts) == [b"x"]
+    assert read[1:] == [b"epilogue", b"to the end"]
+
+    async def cut_short() -> AsyncIterator[bytes]:
+        yield encode([b"x"])
+        raise ConnectionError("the client left")
+
+    with pytest.raises(ConnectionError):
+        await collect(cut_short())

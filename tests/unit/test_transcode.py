@@ -18,7 +18,13 @@ from pydicom.uid import (
 )
 
 from azure_dicom_emulator.dicom.part10 import check_structure
-from azure_dicom_emulator.dicom.transcode import TranscodeError, to_explicit_vr_little_endian, transcode
+from azure_dicom_emulator.dicom.transcode import (
+    TranscodeError,
+    decode_frame,
+    to_explicit_vr_little_endian,
+    transcode,
+    transcode_frame,
+)
 
 from ..support.factories import make_dataset, to_bytes
 from ..support.pixel_samples import PIXEL_SAMPLES, read, sample_bytes
@@ -135,9 +141,8 @@ def test_compressed_sample_decodes_to_the_same_pixels(name):
 
 
 def jpeg_2000_cannot_hold(ds: Dataset) -> bool:
-    """JPEG 2000 holds no 1-bit and at most 24-bit samples; openjpeg, as pylibjpeg drives it with 6 wavelet
-    resolutions, needs at least 32 pixels on each side."""
-    return ds.get("BitsAllocated") in (1, 32) or min(ds.Rows, ds.Columns) < 32
+    """JPEG 2000 lossless is written here for 8- and 16-bit samples only (no 1-bit, no 32-bit)."""
+    return ds.get("BitsAllocated") in (1, 32)
 
 
 @pytest.mark.parametrize("name", UNCOMPRESSED_PARAMS + COMPRESSED_SAMPLES)
@@ -153,6 +158,65 @@ def test_sample_to_jpeg_2000_lossless_keeps_the_pixels(name):
     assert result.file_meta.TransferSyntaxUID == JPEG2000Lossless
     assert result.SOPInstanceUID == source.SOPInstanceUID
     assert np.array_equal(result.pixel_array, expected.astype(expected.dtype.newbyteorder("=")))
+
+
+SIZES = [(1, 1), (1, 7), (7, 1), (2, 2), (3, 5), (8, 9), (9, 8), (16, 16), (31, 33), (64, 64), (70, 65)]
+DEPTHS = [(8, False), (8, True), (12, False), (12, True), (16, False), (16, True)]
+
+
+def pixel_file(rows: int, columns: int, bits_stored: int, signed: bool, samples: int, frames: int) -> Dataset:
+    """An Explicit VR Little Endian instance whose pixels run through the whole range of their depth."""
+    bits_allocated = 8 if bits_stored == 8 else 16
+    low, high = (-(2 ** (bits_stored - 1)), 2 ** (bits_stored - 1) - 1) if signed else (0, 2**bits_stored - 1)
+    count = frames * rows * columns * samples
+    values = low + (np.arange(count, dtype=np.int64) * 2654435761) % (high - low + 1)
+    values[: min(2, count)] = [low, high][: min(2, count)]
+    dtype = f"<{'i' if signed else 'u'}{bits_allocated // 8}"
+    ds = make_dataset(
+        rows=rows,
+        columns=columns,
+        BitsAllocated=bits_allocated,
+        BitsStored=bits_stored,
+        HighBit=bits_stored - 1,
+        PixelRepresentation=int(signed),
+        SamplesPerPixel=samples,
+        PhotometricInterpretation="RGB" if samples == 3 else "MONOCHROME2",
+    )
+    if samples == 3:
+        ds.PlanarConfiguration = 0
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    ds.PixelData = values.astype(dtype).tobytes()
+    return ds
+
+
+@pytest.mark.parametrize(("rows", "columns"), SIZES)
+@pytest.mark.parametrize(("bits_stored", "signed"), DEPTHS)
+@pytest.mark.parametrize("samples", [1, 3])
+def test_images_of_every_size_and_depth_transcode_to_jpeg_2000_lossless_with_equal_pixels(
+    rows, columns, bits_stored, signed, samples
+):
+    frames = 3 if (rows + columns) % 2 else 1
+    source = pixel_file(rows, columns, bits_stored, signed, samples, frames)
+    result = read(transcode(to_bytes(source), JPEG2000Lossless))
+    assert result.file_meta.TransferSyntaxUID == JPEG2000Lossless
+    assert len(pydicom.encaps.get_frame(result.PixelData, 0, number_of_frames=frames)) > 0
+    assert np.array_equal(result.pixel_array, source.pixel_array)
+
+
+@pytest.mark.parametrize(("rows", "columns"), SIZES)
+@pytest.mark.parametrize(("bits_stored", "signed"), DEPTHS)
+@pytest.mark.parametrize("samples", [1, 3])
+def test_frames_of_every_size_and_depth_transcode_to_jpeg_2000_codestreams_with_equal_pixels(
+    rows, columns, bits_stored, signed, samples
+):
+    source = pixel_file(rows, columns, bits_stored, signed, samples, frames=2)
+    frame_length = len(source.PixelData) // 2
+    second = source.PixelData[frame_length:]
+    codestream = transcode_frame(source, second, ExplicitVRLittleEndian, JPEG2000Lossless)
+    assert codestream[:4] == b"\xff\x4f\xff\x51"  # a JPEG 2000 codestream: SOC, SIZ
+    pixels, _ = decode_frame(source, codestream, JPEG2000Lossless)
+    assert np.array_equal(pixels, source.pixel_array[1])
 
 
 def test_jpeg_2000_lossless_file_is_returned_unchanged():

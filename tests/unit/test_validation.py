@@ -93,6 +93,23 @@ def test_missing_required_uid_fails(version, keyword, label, value):
 
 
 @pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize(
+    ("missing", "label"),
+    [
+        (("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "SOPClassUID"), "(0008,0016)"),
+        (("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"), "(0020,000d)"),
+        (("SOPInstanceUID", "SeriesInstanceUID"), "(0020,000e)"),
+        (("SOPInstanceUID", "SeriesInstanceUID", "PatientID"), "(0010,0020)"),
+    ],
+)
+def test_only_the_first_missing_required_attribute_is_reported(version, missing, label):
+    result = validate_instance(instance(**dict.fromkeys(missing)), version)
+
+    assert result.failed
+    assert result.messages == [f"DICOM100: {label} - The required tag '{label}' is missing."]
+
+
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("value", [b"abc.123", b"11|", b"1" * 65, b"1.2."])
 def test_invalid_required_uid_fails(version, value):
     result = validate_instance(instance(SeriesInstanceUID=value), version)

@@ -1,11 +1,12 @@
-"""What endpoints share in reading requests and writing answers: query pairs, media types, DICOM JSON Accept."""
+"""What endpoints share in reading requests and writing answers: query pairs, media types, DICOM JSON Accept,
+JSON bodies."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ..dicom.media_types import accepts_dicom_json
 from ..dicom.multipart import parse_media_type
@@ -16,6 +17,8 @@ DICOM_JSON = "application/dicom+json"
 JSON = "application/json"
 JSON_UTF8 = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
+INCOMPLETE_BODY = "The request body ended before the length its headers declared."
+"""How deeply arrays and objects may nest in a JSON body, as .NET's JSON reader allows by default."""
 
 
 def query_pairs(request: Request) -> list[tuple[str, str]]:
@@ -38,13 +41,17 @@ def limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
 
 
 async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks, 413 past ``limit`` bytes; 400 when the client leaves before the body's declared end."""
     received = 0
-    async for chunk in chunks:
-        received += len(chunk)
-        if received > limit:
-            raise PayloadTooLarge(limit)
-        if chunk:
-            yield chunk
+    try:
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > limit:
+                raise PayloadTooLarge(limit)
+            if chunk:
+                yield chunk
+    except ClientDisconnect as exc:
+        raise BadRequest(INCOMPLETE_BODY) from exc
 
 
 async def whole_body(request: Request, limit: int) -> bytes:

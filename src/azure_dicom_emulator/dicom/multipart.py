@@ -107,7 +107,9 @@ async def iter_parts(
     to the following delimiter is removed. Consume a body before asking for the next part;
     whatever is left of it is skipped when the next part is requested. A preamble before the
     first delimiter and an epilogue after the close delimiter are ignored, and the body may start
-    directly with ``--boundary``. A body holding only the close delimiter yields nothing.
+    directly with ``--boundary``. A body holding only the close delimiter yields nothing. The
+    epilogue is read to the end of ``chunks`` before the iteration ends: the parts are complete
+    only once the whole body is (a request cut short must fail, not store what it announced).
 
     Raises :class:`MultipartError` when no opening boundary is found, a header section is not
     terminated or exceeds :data:`MAX_HEADER_BYTES`, a boundary line carries anything but
@@ -119,6 +121,7 @@ async def iter_parts(
         part = await reader.read_headers()
         yield part, reader.body()
         await reader.skip_body()
+    await reader.skip_epilogue()
 
 
 class _Reader:
@@ -150,6 +153,11 @@ class _Reader:
                 self._pos = 0
                 return True
         return False
+
+    async def skip_epilogue(self) -> None:
+        """Read what follows the close delimiter, to the end of the body."""
+        while await self._receive():
+            self._pos = len(self._data)
 
     async def skip_preamble(self) -> None:
         keep = len(self._delimiter) - 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -99,13 +100,25 @@ def read_header(fp: BinaryIO, view: bytes | mmap.mmap) -> Part10Header:
     transfer_syntax = getattr(ds.file_meta, "TransferSyntaxUID", None)
     if not transfer_syntax:
         raise NotPart10Error("The file meta information has no transfer syntax.")
+    if not isinstance(transfer_syntax, str):  # several values
+        raise NotPart10Error(f"The file meta information holds more than one transfer syntax: {transfer_syntax}.")
     try:
         implicit_vr, little_endian = transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian
     except ValueError as exc:  # not a transfer syntax pydicom knows, e.g. a truncated UID
         raise NotPart10Error(f"The transfer syntax {transfer_syntax!r} is not supported.") from exc
-    if transfer_syntax == DeflatedExplicitVRLittleEndian:  # inflating already checks the stream's end
+    if transfer_syntax == DeflatedExplicitVRLittleEndian:
+        check_structure(_inflated(view), implicit_vr, little_endian)
         return Part10Header(ds, None)
     return Part10Header(ds, check_structure(view, implicit_vr, little_endian))
+
+
+def _inflated(view: bytes | mmap.mmap) -> bytes:
+    """The Part 10 file in ``view`` with its deflated data set inflated, to be judged as an undeflated file is."""
+    try:
+        dataset_start = _walk(view, PREAMBLE_LENGTH + 4, len(view), False, True, 0, meta_only=True)
+        return bytes(view[:dataset_start]) + zlib.decompressobj(-zlib.MAX_WBITS).decompress(view[dataset_start:])
+    except (struct.error, zlib.error) as exc:
+        raise NotPart10Error(f"The deflated data set cannot be inflated: {exc}") from exc
 
 
 def read_plain_header(fp: BinaryIO, view: bytes | mmap.mmap) -> Part10Header | None:

@@ -2,18 +2,21 @@
 
 Sources: the uncompressed syntaxes, deflated, JPEG (baseline, extended, lossless), JPEG-LS,
 JPEG 2000 and RLE. Targets: Explicit VR Little Endian and JPEG 2000 lossless. Compressed data is
-decoded with pydicom's pixel backends (pylibjpeg and its plugins); colour is decoded to RGB.
+decoded with pydicom's pixel backends (pylibjpeg and its plugins); colour is decoded to RGB. JPEG 2000
+is encoded with OpenJPEG through imagecodecs, which sets the number of wavelet decompositions from the
+image's size, so that images of any size down to one pixel are encoded.
 """
 
 from __future__ import annotations
 
 import io
 
+import imagecodecs
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
-from pydicom.pixels import as_pixel_options, get_decoder, get_encoder, pack_bits
+from pydicom.pixels import as_pixel_options, get_decoder, pack_bits
 from pydicom.uid import (
     JPEG2000,
     UID,
@@ -39,6 +42,7 @@ COMPRESSED_SOURCES = frozenset(
 TRANSCODABLE_SOURCES = UNCOMPRESSED_SOURCES | COMPRESSED_SOURCES
 TARGETS = frozenset({ExplicitVRLittleEndian, JPEG2000Lossless})
 _WORD_SIZES = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+_JPEG_2000_SAMPLE_BITS = (8, 16)  # BitsAllocated that JPEG 2000 lossless holds here
 
 
 def transcode(data: bytes, target: str) -> bytes:
@@ -88,10 +92,41 @@ def to_jpeg_2000_lossless(data: bytes) -> bytes:
         return data
     ds, _ = _read(to_explicit_vr_little_endian(data))
     try:
-        ds.compress(JPEG2000Lossless, generate_instance_uid=False)
+        description = as_pixel_options(ds)
+        pixels = ds.pixel_array
+        if int(description.get("number_of_frames", 1) or 1) == 1:
+            pixels = pixels[np.newaxis]
+        frames = [jpeg_2000_lossless_frame(frame, description) for frame in pixels]
+        ds.PixelData = encapsulate(frames)
+        ds["PixelData"].VR = "OB"
+        ds["PixelData"].is_undefined_length = True
+        if "PlanarConfiguration" in ds:
+            ds.PlanarConfiguration = 0
+        ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
         return _write(ds)
     except Exception as exc:  # the encoder refuses the pixel description, or the data
         raise TranscodeError(f"The pixel data cannot be encoded as JPEG 2000: {exc}") from exc
+
+
+def jpeg_2000_lossless_frame(pixels: np.ndarray, description: dict) -> bytes:
+    """One frame (rows x columns, samples last) as a reversible JPEG 2000 codestream of the described bit depth
+    and sign, colour samples untransformed; raises ValueError for samples JPEG 2000 does not hold here.
+
+    The number of wavelet decompositions follows the image's smaller side (imagecodecs gives log2 of it less
+    three, from none up to OpenJPEG's default of five), so that an image of any size encodes, 1x1 included.
+    """
+    if int(description["bits_allocated"]) not in _JPEG_2000_SAMPLE_BITS:
+        raise ValueError(f"{description['bits_allocated']}-bit samples are not encoded as JPEG 2000.")
+    return bytes(
+        imagecodecs.jpeg2k_encode(
+            np.ascontiguousarray(pixels),
+            codecformat="J2K",
+            bitspersample=int(description["bits_stored"]),
+            reversible=True,
+            mct=False,
+            numthreads=1,
+        )
+    )
 
 
 def _read(data: bytes) -> tuple[Dataset, UID]:
@@ -167,18 +202,6 @@ def transcode_frame(header: Dataset, frame: bytes, source: str, target: str, pix
             if int(description["bits_allocated"]) == 1:
                 return pack_bits(pixels)
             return pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
-        encoder = get_encoder(JPEG2000Lossless)
-        return encoder.encode(
-            np.ascontiguousarray(pixels),
-            rows=description["rows"],
-            columns=description["columns"],
-            samples_per_pixel=description["samples_per_pixel"],
-            bits_allocated=description["bits_allocated"],
-            bits_stored=description["bits_stored"],
-            pixel_representation=description["pixel_representation"],
-            photometric_interpretation=str(description["photometric_interpretation"]),
-            planar_configuration=0,
-            number_of_frames=1,
-        )
+        return jpeg_2000_lossless_frame(pixels, description)
     except Exception as exc:  # the encoder refuses the pixel description, or the data
         raise TranscodeError(f"The frame cannot be encoded: {exc}") from exc

@@ -75,7 +75,8 @@ def validate_instance(
     Both versions fail the instance when SOPClassUID, StudyInstanceUID, SeriesInstanceUID
     or SOPInstanceUID does not hold exactly one valid UID (trailing spaces and NUL padding
     are tolerated), when StudyInstanceUID differs from `study_uid_in_url` (trailing
-    whitespace/NULs and case ignored), or when PatientID is absent.
+    whitespace/NULs and case ignored), or when PatientID is absent; as Azure, it reports only
+    the first of these required attributes that fails.
 
     v1 also fails it when PatientID has not exactly one non-empty value, or when an indexed
     attribute (`INDEXED_TAGS` and the extended query tags `extra_indexed`, tag -> VR) has
@@ -93,8 +94,8 @@ def validate_instance(
     In both versions an indexed attribute with several values sets `multiple_values_indexed`.
     """
     check = _Check(ds, {**_INDEXED_VRS, **extra_indexed} if extra_indexed else _INDEXED_VRS)
-    check.required_uids(study_uid_in_url)
-    check.patient_id(api_version)
+    if check.required_attributes(api_version, study_uid_in_url):
+        check.patient_id(api_version)
     if api_version >= 2:
         check.all_elements()
     else:
@@ -142,7 +143,14 @@ class _Check:
         found = self.element(tag)
         return None if found is None else string_values(found[0], found[1], self.encodings)
 
-    def required_uids(self, study_uid_in_url: str | None) -> None:
+    def required_attributes(self, api_version: int, study_uid_in_url: str | None) -> bool:
+        """Whether PatientID is there (v1: with one value) and each required UID is valid; like Azure, only the
+        first that is not is reported, in Azure's order: PatientID, SOPClassUID, then the study, series and SOP
+        instance UIDs."""
+        patient = self.values(PATIENT_ID)
+        if patient is None or (api_version < 2 and (len(patient) != 1 or not patient[0])):
+            self.fail(PATIENT_ID, _missing(PATIENT_ID))
+            return False
         for tag in _REQUIRED_UIDS:
             values = self.values(tag)
             if not values or len(values) != 1 or not values[0].strip(" \0"):
@@ -159,18 +167,17 @@ class _Check:
                     f"The StudyInstanceUid '{values[0]}' in the payload does not match "
                     f"the specified StudyInstanceUid '{study_uid_in_url}'.",
                 )
+            if self.failures:
+                return False
+        return True
 
     def patient_id(self, api_version: int) -> None:
-        values = self.values(PATIENT_ID)
-        if values is None:
-            self.fail(PATIENT_ID, _missing(PATIENT_ID))
-            return
+        """The rules on PatientID's value, once it is known to be there."""
+        values = self.values(PATIENT_ID) or []
         if len(values) > 1:
             self.multiple_values = True
         if api_version < 2:
-            if len(values) != 1 or not values[0]:
-                self.fail(PATIENT_ID, _missing(PATIENT_ID))
-            elif detail := minimal_value_problem("LO", values[0]):
+            if detail := minimal_value_problem("LO", values[0]):
                 self.fail(PATIENT_ID, element_failure(PATIENT_ID, "LO", detail))
         elif not "\\".join(values).strip():
             self.warn(self.ds, PATIENT_ID, _missing(PATIENT_ID), self.encodings)

@@ -14,6 +14,14 @@ from typing import BinaryIO
 STAGING = ".staging"
 
 
+class BlobNotFound(LookupError):
+    """The blob store holds no file for a key (the index names a file that is gone)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"No blob has the key {key!r}.")
+        self.key = key
+
+
 def instance_key(partition_key: int, study: str, series: str, sop: str, version: int) -> str:
     """The blob key of one version of an instance: ``{partition}/{study}/{series}/{sop}.{version}.dcm``.
 
@@ -46,13 +54,28 @@ class FileBlobStore:
         """The whole blob of ``key`` when the page cache holds all of it, without waiting for the disk; else None."""
         return read_if_cached(self.root / key)
 
+    def size(self, key: str) -> int:
+        """The size of the blob of ``key`` in bytes; raises BlobNotFound when there is none."""
+        try:
+            return os.stat(self.root / key).st_size
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
     def read(self, key: str) -> bytes:
-        """The whole blob of ``key``, from the disk if need be (it blocks: call it in an I/O thread)."""
-        return (self.root / key).read_bytes()
+        """The whole blob of ``key``, from the disk if need be (it blocks: call it in an I/O thread); raises
+        BlobNotFound when there is none."""
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
 
     def open(self, key: str) -> BinaryIO:
-        """The blob of ``key`` open for reading (its reads block: make them in an I/O thread)."""
-        return open(self.root / key, "rb")
+        """The blob of ``key`` open for reading (its reads block: make them in an I/O thread); raises BlobNotFound
+        when there is none."""
+        try:
+            return open(self.root / key, "rb")
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
 
     def publish(self, staged: Path, key: str) -> None:
         """Moves a staged file to ``key`` atomically, replacing nothing that readers could see."""

@@ -56,7 +56,7 @@ class Database:
                 connect_args={"check_same_thread": False},
             )
             _configure_sqlite(self.sqlite_engine)
-            self._driver_statements: dict[Select, DriverStatement] = {}
+            self._driver_statements: dict[Select, DriverStatement | None] = {}
             self._driver_connections: dict[int, PoolProxiedConnection] = {}
             self._write_turn: asyncio.Lock | None = asyncio.Lock()
         else:
@@ -96,6 +96,9 @@ class Database:
             async with self.engine.connect() as conn:
                 return (await conn.execute(statement, parameters)).first()
         compiled = self._driver_statement(statement)
+        if compiled is None:
+            with self.sqlite_engine.connect() as conn:
+                return conn.execute(statement, parameters).first()
         cursor = self._driver_connection().execute(compiled.sql, compiled.arguments(parameters))
         try:
             row = cursor.fetchone()
@@ -103,14 +106,18 @@ class Database:
             cursor.close()  # resets the statement, so that no read snapshot outlives the lookup
         return None if row is None else compiled.row_type._make(row)
 
-    def _driver_statement(self, statement: Select) -> DriverStatement:
-        """``statement`` compiled for the SQLite driver, once."""
-        compiled = self._driver_statements.get(statement)
-        if compiled is None:
-            if len(self._driver_statements) >= MAX_DRIVER_STATEMENTS:
-                self._driver_statements.clear()  # statements are built once per shape: this rarely happens
-            compiled = DriverStatement.compile(statement, self.sqlite_engine.dialect)
-            self._driver_statements[statement] = compiled
+    def _driver_statement(self, statement: Select) -> DriverStatement | None:
+        """``statement`` compiled for the SQLite driver, once; None when a value of it needs a conversion the
+        driver does not make (a double, say), for SQLAlchemy to run it."""
+        if statement in self._driver_statements:
+            return self._driver_statements[statement]
+        if len(self._driver_statements) >= MAX_DRIVER_STATEMENTS:
+            self._driver_statements.clear()  # statements are built once per shape: this rarely happens
+        try:
+            compiled: DriverStatement | None = DriverStatement.compile(statement, self.sqlite_engine.dialect)
+        except ValueError:
+            compiled = None
+        self._driver_statements[statement] = compiled
         return compiled
 
     def _driver_connection(self) -> Any:
@@ -219,7 +226,7 @@ class InlineStatements:
     ``execute`` returns, as the async engine does.
     """
 
-    def __init__(self, connection: Connection, driver_statement: Callable[[Select], DriverStatement]) -> None:
+    def __init__(self, connection: Connection, driver_statement: Callable[[Select], DriverStatement | None]) -> None:
         self.connection = connection
         self.dialect = connection.dialect
         self._driver_statement = driver_statement
@@ -232,8 +239,11 @@ class InlineStatements:
         return result.freeze()() if result.returns_rows else result
 
     def fetch_all(self, statement: Select, parameters: dict[str, Any]) -> list:
-        """Every row of ``statement``, run by the driver from SQL compiled once (see ``fetch_all``)."""
+        """Every row of ``statement``, run by the driver from SQL compiled once (see ``fetch_all``), or by SQLAlchemy
+        when its values need conversions."""
         compiled = self._driver_statement(statement)
+        if compiled is None:
+            return list(self.connection.execute(statement, parameters))
         cursor = self.connection.connection.driver_connection.execute(compiled.sql, compiled.arguments(parameters))
         try:
             return [compiled.row_type._make(row) for row in cursor.fetchall()]

@@ -139,7 +139,7 @@ def _checked_vr(tag: int, vr: object, written: str) -> str:
     return given
 
 
-async def add(services: Services, scope: Scope, body: bytes) -> str:
+async def add(services: Services, scope: Scope, body: object) -> str:
     """Adds the tags of the request and starts the reindex of existing instances; returns the operation id.
 
     409 when a reindex is already running (with its URL) or a tag exists; 503 past 128 tags.
@@ -249,7 +249,7 @@ def parse_query_status(body: bytes) -> bool:
     return value.lower() == "enabled"
 
 
-async def update_tag(services: Services, scope: Scope, written: str, body: bytes) -> dict:
+async def update_tag(services: Services, scope: Scope, written: str, body: object) -> dict:
     """Enables or disables searching on the tag; returns the updated tag."""
     enabled = parse_query_status(body)
     async with services.db.write() as conn:

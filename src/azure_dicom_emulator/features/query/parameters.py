@@ -89,7 +89,7 @@ def parse_options(pairs: list[tuple[str, str]]) -> QueryOptions:
         key = raw_key.strip()
         reserved = key.lower()
         if reserved == "includefield":
-            options.include_fields.extend(part.strip() for part in value.split(",") if part.strip())
+            options.include_fields.extend(part.strip() for part in value.split(","))
         elif reserved in _RESERVED:
             first.setdefault(reserved, value)
         else:

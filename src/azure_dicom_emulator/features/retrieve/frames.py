@@ -10,7 +10,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, 
 from ...dicom.media_types import negotiate_frames
 from ...dicom.pixel_errors import TranscodeError
 from ...errors import BadRequest, NotAcceptable
-from ..model_binding import integer_value
+from ..model_binding import int32_list_parameter
 from ..scope import Scope
 from ..services import Services
 from ..uids import require_valid
@@ -39,11 +39,14 @@ class FramesResult:
 
 
 def parse_frame_numbers(text: str) -> list[int]:
-    """The 1-based frame numbers of a comma-separated list; 400 unless each is an integer above 0."""
-    numbers = [integer_value(piece) for piece in text.split(",")]
-    if any(number is None or number < 1 for number in numbers):
+    """The frame numbers of a comma-separated list, bound as Azure binds them (400 for an entry that is no Int32)."""
+    return int32_list_parameter("frames", text)
+
+
+def require_frame_numbers(numbers: list[int]) -> None:
+    """400 "The specified frames value is not valid. ..." unless there is a frame number and each is above 0."""
+    if not numbers or any(number < 1 for number in numbers):
         raise BadRequest(INVALID_FRAMES)
-    return numbers
 
 
 async def retrieve_frames(
@@ -54,8 +57,9 @@ async def retrieve_frames(
     Frames in the stored syntax (or in Explicit VR Little Endian from a little-endian native file)
     are ranged reads of the stored file; any other syntax is decoded and re-encoded in the CPU pool.
     """
-    require_valid(study_uid, series_uid, sop_uid)
     numbers = parse_frame_numbers(frames)
+    require_valid(study_uid, series_uid, sop_uid)
+    require_frame_numbers(numbers)
     media = negotiated(negotiate_frames, accept)
     if not media.multipart and len(numbers) > 1:
         raise BadRequest(SINGLE_FRAME_ONLY)

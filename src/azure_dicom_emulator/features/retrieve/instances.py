@@ -9,14 +9,16 @@ from pathlib import Path
 
 from ...dicom.media_types import negotiate_resource
 from ...dicom.pixel_errors import TranscodeError
-from ...errors import NotAcceptable, resource_not_found
+from ...errors import INSTANCE_NOT_FOUND, NotAcceptable, NotFound, resource_not_found
 from ...storage import index
+from ...storage.blobs import BlobNotFound
 from ..blob_reads import WHOLE_READ_BYTES, blob_bytes, blob_chunks
 from ..scope import Scope
 from ..services import Services
 from ..uids import normalized, require_valid
 from . import pixel_jobs
 from .negotiation import negotiated
+from .stored_files import missing, require_stored
 
 ANY_TRANSFER_SYNTAX = "*"
 MAX_TRANSCODE_BYTES = 104857600
@@ -77,6 +79,9 @@ async def retrieve(
     target = media.transfer_syntax
     if target != ANY_TRANSFER_SYNTAX and len(rows) > 1:
         raise NotAcceptable(MULTIPLE_INSTANCES.format(ts=target))
+    gone = resource_not_found(series_uid, sop_uid)
+    for row in rows:  # before any byte is sent: a response under way can no longer become a 404
+        require_stored(services, row.blob_key, gone)
     payloads = []
     for row in rows:
         if target in (ANY_TRANSFER_SYNTAX, row.transfer_syntax_uid):
@@ -87,10 +92,16 @@ async def retrieve(
 
 
 async def payload_bytes(services: Services, payload: InstancePayload) -> bytes:
-    """All of the payload's bytes: from the page cache right here when it holds them, else in an I/O thread."""
+    """All of the payload's bytes: from the page cache right here when it holds them, else in an I/O thread.
+
+    404 "The specified instance cannot be found." when its file went since `retrieve` saw it.
+    """
     if payload.data is not None:
         return payload.data
-    return await blob_bytes(services, payload.blob_key, payload.size)
+    try:
+        return await blob_bytes(services, payload.blob_key, payload.size)
+    except BlobNotFound as exc:
+        raise missing(exc, NotFound(INSTANCE_NOT_FOUND)) from None
 
 
 async def payload_chunks(services: Services, payload: InstancePayload) -> AsyncIterator[bytes]:

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from ...dicom.media_types import negotiate_rendered, negotiate_rendered_leniently
 from ...dicom.pixel_errors import RenderError, TranscodeError
 from ...errors import FRAME_NOT_FOUND, BadRequest, NotAcceptable, NotFound
-from ..model_binding import integer_value
+from ..model_binding import bound_integer
 from ..scope import Scope
 from ..services import Services
 from ..uids import require_valid
 from . import pixel_jobs, stored_pixels
-from .frames import INVALID_FRAMES, parse_frame_numbers
+from .frames import require_frame_numbers
 from .instances import MAX_TRANSCODE_BYTES
 from .negotiation import negotiated
 
@@ -45,13 +45,17 @@ async def rendered(
     """The instance's first frame, or frame ``frame`` (1-based text), rendered as ``image/jpeg`` or ``image/png``.
 
     ``lenient`` also accepts ``*/*`` and several media ranges (see media_types). Checks run in
-    Azure's order: UIDs and frame number (400), Accept (406), quality (400), instance (404),
-    size (406), frame (404); a frame that cannot be decoded or displayed is 406.
+    Azure's order: frame number and quality as integers (400, model binding), UIDs (400), frame
+    number above 0 (400), quality from 1 to 100 (400), Accept (406), instance (404), size (406),
+    frame (404); a frame that cannot be decoded or displayed is 406.
     """
+    number = 1 if frame is None else bound_integer("frame", frame)
+    level = DEFAULT_QUALITY if quality is None else bound_integer("quality", quality)
     require_valid(study_uid, series_uid, sop_uid)
-    number = 1 if frame is None else _single_frame(frame)
+    require_frame_numbers([number])
+    if not 1 <= level <= 100:
+        raise BadRequest(INVALID_QUALITY)
     media_type = negotiated(negotiate_rendered_leniently if lenient else negotiate_rendered, accept)
-    level = _quality(quality)
     stored = await stored_pixels.load(services, scope, study_uid, series_uid, sop_uid)
     if stored.size > MAX_TRANSCODE_BYTES:
         raise NotAcceptable(TOO_LARGE.format(limit=MAX_TRANSCODE_BYTES))
@@ -73,19 +77,3 @@ async def rendered(
     except (TranscodeError, RenderError) as exc:
         raise NotAcceptable(RENDER_FAILED) from exc
     return RenderedImage(media_type, data)
-
-
-def _single_frame(text: str) -> int:
-    numbers = parse_frame_numbers(text)
-    if len(numbers) != 1:
-        raise BadRequest(INVALID_FRAMES)
-    return numbers[0]
-
-
-def _quality(text: str | None) -> int:
-    if text is None:
-        return DEFAULT_QUALITY
-    level = integer_value(text)
-    if level is None or not 1 <= level <= 100:
-        raise BadRequest(INVALID_QUALITY)
-    return level

@@ -14,6 +14,7 @@ from ..scope import Scope
 from ..services import Services
 from ..uids import normalized
 from . import pixel_jobs
+from .stored_files import require_stored
 
 
 @dataclass
@@ -33,7 +34,7 @@ class StoredPixels:
 
 
 async def load(services: Services, scope: Scope, study_uid: str, series_uid: str, sop_uid: str) -> StoredPixels:
-    """The stored pixels of one instance; 404 when the instance does not exist.
+    """The stored pixels of one instance; 404 when the instance, or its file, does not exist.
 
     A row stored before frames were indexed has its index computed from the file, in the CPU pool.
     """
@@ -42,6 +43,7 @@ async def load(services: Services, scope: Scope, study_uid: str, series_uid: str
     )
     if row is None:
         raise NotFound(INSTANCE_NOT_FOUND)
+    require_stored(services, row.blob_key, NotFound(INSTANCE_NOT_FOUND))
     path = services.blobs.path(row.blob_key)
     index_json = row.frame_index
     if index_json is None:

@@ -135,7 +135,7 @@ def _new_version(upload: Upload, replaces: Row | None) -> NewVersion:
 
 def _failure(inspection: Inspection, reason: int) -> FailedInstance:
     """The response entry of an upload that was not stored, with the validation messages that explain it."""
-    from_validation = reason == codes.VALIDATION_FAILURE and inspection.sop_uid is not None
+    from_validation = reason == codes.VALIDATION_FAILURE and bool(inspection.messages)
     return FailedInstance(
         failure_reason=reason,
         sop_class_uid=inspection.sop_class_uid,

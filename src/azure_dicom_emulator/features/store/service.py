@@ -13,7 +13,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from ...dicom.extended_values import TagSpec
 from ...dicom.store_response import store_response
@@ -84,20 +83,18 @@ async def _receive(
     MAX_PARTS_IN_FLIGHT parts wait for their writes at once, which bounds the memory in use.
     """
     in_flight = asyncio.Semaphore(MAX_PARTS_IN_FLIGHT)
-    staged_paths: list[Path] = []
+    spools: list[Spool] = []
     tasks: list[asyncio.Future] = []
     try:
         async for chunks in parts:
-            staged = services.blobs.new_staging_path()
-            staged_paths.append(staged)
             await in_flight.acquire()
-            spool = Spool(services.io_pool, staged)
+            spool = Spool(services.io_pool, services.blobs.new_staging_path())
+            spools.append(spool)
             try:
                 async for chunk in chunks:
                     await spool.add(chunk)
             except BaseException:
                 in_flight.release()
-                await spool.abandon()
                 raise
             tasks.append(asyncio.ensure_future(_finish(services, scope, spool, in_flight, study_uid, extended_tags)))
         results = await asyncio.gather(*tasks)
@@ -105,9 +102,11 @@ async def _receive(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        services.blobs.discard_staged(staged_paths)
+        # Only once no I/O thread writes a staged file any more can it be removed for good.
+        await asyncio.gather(*(spool.abandon() for spool in spools), return_exceptions=True)
+        services.blobs.discard_staged(spool.path for spool in spools)
         raise
-    return [Upload(staged, result) for staged, result in zip(staged_paths, results, strict=True)]
+    return [Upload(spool.path, result) for spool, result in zip(spools, results, strict=True)]
 
 
 async def _finish(

@@ -54,7 +54,8 @@ class Spool:
 
     async def _flush(self) -> None:
         if self.writing is not None:
-            await self.writing
+            # Shielded: a cancelled request must not lose track of a write that an I/O thread still makes.
+            await asyncio.shield(self.writing)
         self.writing = self.loop.run_in_executor(self.pool, self._append, self.pending)
         self.pending, self.pending_size = [], 0
 
@@ -64,18 +65,19 @@ class Spool:
         _write_all(self.fd, chunks)
 
     async def close(self) -> None:
-        """Writes what is pending and closes the file: the whole part is then on disk, ``size`` bytes long."""
-        try:
-            if self.head:  # a part shorter than HEAD_LENGTH
-                self._keep(stored_head(self.head))
-                self.head = None
-            await self._flush()
-            await self.writing
-        finally:
-            self._close_fd()
+        """Writes what is pending and closes the file: the whole part is then on disk, ``size`` bytes long.
+
+        When it fails or is cancelled, `abandon` must follow: an I/O thread may still be writing.
+        """
+        if self.head:  # a part shorter than HEAD_LENGTH
+            self._keep(stored_head(self.head))
+            self.head = None
+        await self._flush()
+        await asyncio.shield(self.writing)
+        self._close_fd()
 
     async def abandon(self) -> None:
-        """Waits for the write in progress, if any, and closes the file; removing it is the caller's part."""
+        """Waits until no I/O thread writes the file any more, and closes it; removing it is the caller's part."""
         if self.writing is not None:
             await asyncio.gather(self.writing, return_exceptions=True)
         self._close_fd()

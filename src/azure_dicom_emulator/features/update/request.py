@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -11,10 +10,10 @@ from ...dicom.element_update import change_dataset
 from ...dicom.store_response import failed_attributes
 from ...dicom.value_rules import element_vr_problem, is_valid_uid
 from ...errors import INVALID_UID_MESSAGE, BadRequest
+from ..json_body import SYNTAX_ERROR, case_insensitive, load_json
 
 MAX_STUDIES = 50
 MAX_BODY_BYTES = 16 * 1024 * 1024
-SYNTAX_ERROR = "The syntax of the request body is invalid."
 MISSING_STUDIES = "The required field 'StudyInstanceUids' is missing or empty."
 TOO_MANY_STUDIES = f"StudyInstanceUids count exceeded maximum length '{MAX_STUDIES}'"
 INVALID_STUDY_UID = f"Dicom element 'StudyInstanceUid' failed validation for VR 'UI': {INVALID_UID_MESSAGE}"
@@ -96,13 +95,10 @@ def parse_update_request(body: bytes) -> UpdateRequest:
     """
     if len(body) > MAX_BODY_BYTES:
         raise BadRequest(SYNTAX_ERROR)
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise BadRequest(SYNTAX_ERROR) from exc
+    document = load_json(body)
     if not isinstance(document, dict):
         raise _binding_error("$", "an update specification")
-    fields = {str(name).lower(): value for name, value in document.items()}
+    fields = case_insensitive(document)
     uids = fields.get("studyinstanceuids")
     if uids is not None and (not isinstance(uids, list) or not all(isinstance(uid, str) for uid in uids)):
         raise _binding_error("$.studyInstanceUids", "a list of study instance UIDs")
