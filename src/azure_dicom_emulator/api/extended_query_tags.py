@@ -5,26 +5,17 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..dicom.multipart import parse_media_type
-from ..errors import UnsupportedMediaType
 from ..features.extended_query_tags import service as tags
 from ..features.operations.records import operation_url
 from ..features.paging import paging
 from .context import services_of, unpartitioned_scope
-from .http import JSON, query_pairs
-
-
-async def _json_body(request: Request) -> bytes:
-    media_type, _ = parse_media_type(request.headers.get("content-type", ""))
-    if media_type != JSON:
-        raise UnsupportedMediaType()
-    return await request.body()
+from .http import json_body, query_pairs
 
 
 async def add(request: Request) -> Response:
     """Adds tags: 202 with the reindex operation's reference and Location."""
     scope = unpartitioned_scope(request)
-    body = await _json_body(request)
+    body = await json_body(request)
     operation_id = await tags.add(services_of(request), scope, body)
     url = operation_url(scope, operation_id)
     return JSONResponse({"id": operation_id, "href": url}, status_code=202, headers={"Location": url})
@@ -53,7 +44,7 @@ async def delete_tag(request: Request) -> Response:
 async def update_tag(request: Request) -> Response:
     """Enables or disables searching on a tag: 200 with the tag."""
     scope = unpartitioned_scope(request)
-    body = await _json_body(request)
+    body = await json_body(request)
     return JSONResponse(await tags.update_tag(services_of(request), scope, request.path_params["tag"], body))
 
 

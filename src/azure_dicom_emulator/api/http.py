@@ -7,7 +7,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from ..dicom.media_types import accepts_dicom_json
-from ..errors import NotAcceptable
+from ..dicom.multipart import parse_media_type
+from ..errors import NotAcceptable, UnsupportedMediaType
 
 DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
@@ -25,3 +26,11 @@ def require_dicom_json(request: Request) -> None:
     """Raises NotAcceptable (406) unless the request's Accept allows ``application/dicom+json``."""
     if not accepts_dicom_json(request.headers.getlist("accept")):
         raise NotAcceptable()
+
+
+async def json_body(request: Request) -> bytes:
+    """The request's body; 415 unless its Content-Type is ``application/json``."""
+    media_type, _ = parse_media_type(request.headers.get("content-type", ""))
+    if media_type != JSON:
+        raise UnsupportedMediaType()
+    return await request.body()

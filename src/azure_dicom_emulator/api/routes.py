@@ -9,7 +9,19 @@ from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from . import changefeed, delete, events, extended_query_tags, frames, operations, query, retrieve, service, store
+from . import (
+    changefeed,
+    delete,
+    emulator,
+    events,
+    extended_query_tags,
+    frames,
+    operations,
+    query,
+    retrieve,
+    service,
+    store,
+)
 
 STUDY = "studies/{study}"
 SERIES = STUDY + "/series/{series}"
@@ -61,7 +73,7 @@ def routes() -> list[BaseRoute]:
         table.append(Route(f"/{{version}}/partitions/{{partition}}/{path}", endpoint, methods=methods))
     for path, endpoint, methods in UNPARTITIONED:
         table.append(Route(f"/{{version}}/{path}", endpoint, methods=methods))
-    return [*table, Route("/health/check", service.health, methods=["GET"]), *events.routes()]
+    return [*table, Route("/health/check", service.health, methods=["GET"]), *events.routes(), *emulator.routes()]
 
 
 class SegmentCountRouter(Router):

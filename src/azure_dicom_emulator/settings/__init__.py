@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .event_sinks import SINKS, SinkConfig, check_unique_names
+from .faults import FaultRule
 
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024**3
 # Azure-shaped defaults for the events' topic and the service host in their subject (spec §12).
@@ -48,6 +49,12 @@ class Settings(BaseSettings):
     events_inspector: bool = True
     events_inspector_capacity: int = Field(10000, ge=1)
     change_feed_enum_case: Literal["pascal", "lower"] = "pascal"
+    # Fault injection rules set at start-up (JSON list, as POST /emulator/faults takes).
+    faults: list[FaultRule] = []
+    # Latest requests kept per server process for GET /emulator/requests.
+    request_log_capacity: int = Field(1000, ge=1)
+    # A folder of DICOM files ``serve --seed`` stores once the server is ready.
+    seed: Path | None = None
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -66,7 +73,7 @@ class Settings(BaseSettings):
             try:
                 self.events = [*self.events, *SINKS.validate_json(text)]
             except ValidationError as exc:
-                raise ValueError(f"events_file {self.events_file}: {_describe(exc)}") from exc
+                raise ValueError(f"events_file {self.events_file}: {describe_errors(exc)}") from exc
         check_unique_names(self.events)
         return self
 
@@ -95,7 +102,7 @@ class Settings(BaseSettings):
         return self.data_dir / "blobs"
 
 
-def _describe(exc: ValidationError) -> str:
+def describe_errors(exc: ValidationError) -> str:
     """The errors of ``exc`` as ``[index].field: message`` phrases."""
     phrases = []
     for error in exc.errors():

@@ -276,3 +276,14 @@ event_dead_letter = Table(
     Column("dead_lettered_at", DateTime(timezone=True), nullable=False),
     Index(None, "sink", "sequence"),
 )
+
+# Fault injection (the emulator's own tool, not Azure's): the rules in force and how often each fired,
+# shared by every server process.
+fault_rule = Table(
+    "fault_rule",
+    metadata,
+    Column("rule_id", Key, primary_key=True, autoincrement=True),
+    Column("rule", Text, nullable=False),  # settings.faults.FaultRule as JSON
+    Column("max_count", BigInteger),  # the rule's ``count``: the most times it fires, NULL for no limit
+    Column("fired", BigInteger, nullable=False),
+)
