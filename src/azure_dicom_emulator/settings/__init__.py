@@ -63,6 +63,13 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    @field_validator("seed")
+    @classmethod
+    def _seed_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.exists():
+            raise ValueError(f"there is no file or folder {value}")
+        return value
+
     @model_validator(mode="after")
     def _read_events_file(self) -> Settings:
         if self.events_file is not None:
