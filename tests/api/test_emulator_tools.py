@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from ..support.app import running_app
@@ -209,3 +211,21 @@ async def test_the_request_log_keeps_its_capacity_and_a_bad_limit_gets_400(tmp_p
             response = await client.get("/emulator/requests", params={"limit": limit})
             assert response.status_code == 400
             assert "limit" in response.text
+
+
+async def test_the_operations_list_shows_the_newest_first_and_a_bad_limit_gets_400(tmp_path):
+    async with running_app(data_dir=tmp_path) as client:
+        for path, vr in (("00100040", "CS"), ("00101010", "AS")):
+            tag = [{"path": path, "vr": vr, "level": "Study"}]
+            added = await client.post("/v2/extendedquerytags", json=tag)
+            assert added.status_code == 202
+            for _ in range(600):  # one reindex at a time: the next tag waits for this one
+                if (await client.get(added.json()["href"].split("8080", 1)[1])).status_code == 200:
+                    break
+                await asyncio.sleep(0.05)
+
+        operations = (await client.get("/emulator/operations")).json()
+
+        assert [operation["type"] for operation in operations] == ["reindex", "reindex"]
+        assert operations[0]["resources"][0].endswith("/v2/extendedquerytags/00101010")
+        assert (await client.get("/emulator/operations", params={"limit": "0"})).status_code == 400

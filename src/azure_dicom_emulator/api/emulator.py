@@ -1,4 +1,4 @@
-"""The emulator's own tools over HTTP: ``/emulator/data`` (reset), ``/emulator/faults``, ``/emulator/requests``."""
+"""The emulator's own tools over HTTP: reset (``/emulator/data``), faults, the request log, operations."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from starlette.routing import BaseRoute, Route
 from ..errors import BadRequest
 from ..features import emulator_tools
 from ..features.model_binding import integer_parameter
-from .context import services_of
+from ..features.operations import records as operations
+from .context import services_of, tools_scope
 from .http import json_body
 
-MAX_REQUESTS = 1000
+MAX_ITEMS = 1000
 
 
 async def reset(request: Request) -> Response:
@@ -48,9 +49,18 @@ async def clear_faults(request: Request) -> Response:
 
 async def list_requests(request: Request) -> Response:
     """``GET /emulator/requests[?limit=n]``: this process's latest requests, newest first."""
+    return JSONResponse(request.app.state.request_log.latest(_limit(request)))
+
+
+async def list_operations(request: Request) -> Response:
+    """``GET /emulator/operations[?limit=n]``: the newest operations, as ``GET /v2/operations/{id}`` shows each."""
+    limit = _limit(request)
+    return JSONResponse(await operations.newest(services_of(request), await tools_scope(request), limit))
+
+
+def _limit(request: Request) -> int:
     raw = request.query_params.get("limit")
-    limit = MAX_REQUESTS if raw is None else integer_parameter("limit", raw, 1, MAX_REQUESTS)
-    return JSONResponse(request.app.state.request_log.latest(limit))
+    return MAX_ITEMS if raw is None else integer_parameter("limit", raw, 1, MAX_ITEMS)
 
 
 def routes() -> list[BaseRoute]:
@@ -61,4 +71,5 @@ def routes() -> list[BaseRoute]:
         Route("/emulator/faults", add_faults, methods=["POST"]),
         Route("/emulator/faults", clear_faults, methods=["DELETE"]),
         Route("/emulator/requests", list_requests, methods=["GET"]),
+        Route("/emulator/operations", list_operations, methods=["GET"]),
     ]

@@ -48,6 +48,12 @@ async def find(conn: AsyncConnection, operation_id: str) -> Row | None:
     return (await conn.execute(select(operation).where(operation.c.operation_id == operation_id))).first()
 
 
+async def newest(conn: AsyncConnection, limit: int) -> list[Row]:
+    """Up to ``limit`` operations, the newest first."""
+    statement = select(operation).order_by(operation.c.created_time.desc()).limit(limit)
+    return list(await conn.execute(statement))
+
+
 async def active_of_type(conn: AsyncConnection, kind: str) -> Row | None:
     """The oldest not-started or running operation of type ``kind``."""
     statement = (

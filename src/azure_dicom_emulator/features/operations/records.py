@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import uuid
 
+from sqlalchemy import Row
+
 from ...errors import NotFound
 from ...storage import operations
 from ..scope import Scope
@@ -32,19 +34,28 @@ def operation_id_of(text: str) -> str:
 
 
 async def get(services: Services, scope: Scope, text: str) -> tuple[dict, bool]:
-    """The operation's JSON and whether it is still running (not started or running); 404 when unknown.
-
-    v1 calls a succeeded operation ``completed``.
-    """
+    """The operation's JSON and whether it is still running (not started or running); 404 when unknown."""
     async with services.db.read() as conn:
         row = await operations.find(conn, operation_id_of(text))
     if row is None:
         raise NotFound()
+    return _record(row, scope), row.status in operations.ACTIVE
+
+
+async def newest(services: Services, scope: Scope, limit: int) -> list[dict]:
+    """Up to ``limit`` operations as ``get`` shows them, the newest first."""
+    async with services.db.read() as conn:
+        rows = await operations.newest(conn, limit)
+    return [_record(row, scope) for row in rows]
+
+
+def _record(row: Row, scope: Scope) -> dict:
+    """An operation's JSON; v1 calls a succeeded operation ``completed``."""
     status = row.status
     if status == operations.SUCCEEDED and scope.api_version < 2:
         status = "completed"
     root = f"{scope.base_url}/{scope.version_segment}"
-    body = {
+    return {
         "operationId": row.operation_id,
         "type": row.type,
         "createdTime": utc_text(row.created_time),
@@ -53,4 +64,3 @@ async def get(services: Services, scope: Scope, text: str) -> tuple[dict, bool]:
         "percentComplete": row.percent_complete,
         "resources": [f"{root}/extendedquerytags/{path}" for path in json.loads(row.resources)],
     }
-    return body, row.status in operations.ACTIVE
