@@ -16,6 +16,7 @@ from . import (
     events,
     extended_query_tags,
     frames,
+    inspector,
     operations,
     query,
     retrieve,
@@ -73,7 +74,13 @@ def routes() -> list[BaseRoute]:
         table.append(Route(f"/{{version}}/partitions/{{partition}}/{path}", endpoint, methods=methods))
     for path, endpoint, methods in UNPARTITIONED:
         table.append(Route(f"/{{version}}/{path}", endpoint, methods=methods))
-    return [*table, Route("/health/check", service.health, methods=["GET"]), *events.routes(), *emulator.routes()]
+    return [
+        *table,
+        Route("/health/check", service.health, methods=["GET"]),
+        *events.routes(),
+        *emulator.routes(),
+        *inspector.routes(),
+    ]
 
 
 class SegmentCountRouter(Router):
