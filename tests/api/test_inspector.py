@@ -43,6 +43,7 @@ async def test_the_studies_page_lists_each_study_with_links_and_escapes_names(in
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "Curie^Marie" in response.text
+    assert "<td>CT, MR</td>" in response.text or "<td>MR, CT</td>" in response.text
     assert f'href="/emulator/pages/studies/{first.StudyInstanceUID}"' in response.text
     assert f"/v2/studies/{first.StudyInstanceUID}/metadata" in response.text
     assert "<script>alert" not in response.text

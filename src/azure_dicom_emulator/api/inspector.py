@@ -34,7 +34,8 @@ async def studies(request: Request) -> Response:
     number = integer_parameter("page", request.query_params.get("page", "1"), 1, MAX_PAGE)
     scope = await tools_scope(request, partition)
     filters = [("PatientName", patient), ("fuzzymatching", "true")] if patient else []
-    options = parse_options([*filters, ("limit", str(PAGE_SIZE + 1)), ("offset", str((number - 1) * PAGE_SIZE))])
+    paging = [("limit", str(PAGE_SIZE + 1)), ("offset", str((number - 1) * PAGE_SIZE))]
+    options = parse_options([*filters, *paging, ("includefield", "00080061")])
     found = await _search(request, scope, Resource.ALL_STUDIES, options)
     rows = [
         (
