@@ -31,6 +31,7 @@ EXPOSED_HEADERS = [
     "Warning",
     "erroneous-dicom-attributes",
     "api-supported-versions",
+    "x-ms-request-id",
 ]
 
 

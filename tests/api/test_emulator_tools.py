@@ -229,3 +229,10 @@ async def test_the_operations_list_shows_the_newest_first_and_a_bad_limit_gets_4
         assert [operation["type"] for operation in operations] == ["reindex", "reindex"]
         assert operations[0]["resources"][0].endswith("/v2/extendedquerytags/00101010")
         assert (await client.get("/emulator/operations", params={"limit": "0"})).status_code == 400
+
+
+async def test_a_browser_may_read_the_request_id_of_a_cross_origin_answer(tmp_path):
+    async with running_app(data_dir=tmp_path) as client:
+        response = await client.get("/v2/studies", headers={"Origin": "http://viewer.example"})
+
+        assert "x-ms-request-id" in response.headers["access-control-expose-headers"].lower()
