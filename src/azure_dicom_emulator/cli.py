@@ -80,7 +80,7 @@ def upload(
     batch: Annotated[int, typer.Option(min=1, help="Instances per STOW request")] = 50,
     concurrency: Annotated[int, typer.Option(min=1, help="STOW requests at a time")] = 4,
     token: Annotated[
-        str | None, typer.Option(help="A bearer token [default: azure-identity's, for a service not on loopback]")
+        str | None, typer.Option(help="A bearer token (else azure-identity's, for a service not on loopback)")
     ] = None,
 ) -> None:
     """Stores the DICOM files under PATHS over STOW-RS; exits with 1 when any instance failed."""

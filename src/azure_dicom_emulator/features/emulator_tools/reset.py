@@ -7,21 +7,37 @@ import logging
 from pathlib import Path
 
 from ...storage import reset as reset_rows
+from ...storage.database import is_deadlock
 from ..partitions import DEFAULT_PARTITION_KEY
 from ..services import Services
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 0.25
 """How often a process looks for a reset made through another one (its caches are dropped then)."""
+DEADLOCK_ATTEMPTS = 3
 
 
 async def reset_data(services: Services) -> None:
     """Empties the index in one transaction and sets every instance file aside before it commits.
 
     Stores in flight finish before it or start after it: their files are published inside their
-    own transaction, which the reset's write lock orders. The files set aside are deleted in an
-    I/O thread afterwards, so the answer does not wait for them.
+    own transaction, which the reset's locks order. A reset that PostgreSQL aborts to break a
+    deadlock with a delete in flight is tried again. The files set aside are deleted in an I/O
+    thread afterwards, so the answer does not wait for them.
     """
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            await _erase_once(services)
+            break
+        except Exception as exc:
+            if not is_deadlock(exc) or attempt == DEADLOCK_ATTEMPTS:
+                raise
+            log.warning("a reset met a deadlock and is tried again")
+    forget_data(services)
+    services.io_pool.submit(_remove_set_aside, services)
+
+
+async def _erase_once(services: Services) -> None:
     aside: Path | None = None
     try:
         async with services.db.write() as conn:
@@ -31,8 +47,6 @@ async def reset_data(services: Services) -> None:
         if aside is not None:
             services.blobs.restore_set_aside(aside)
         raise
-    forget_data(services)
-    services.io_pool.submit(_remove_set_aside, services)
 
 
 def forget_data(services: Services) -> None:
