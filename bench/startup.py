@@ -6,7 +6,7 @@ loopback ports and fresh data folders:
 
 - ``serve`` ready: from starting ``azure-dicom-emulator serve`` to its first ``/health/check`` 200, median of
   ``--rounds`` starts;
-- the pytest plugin's ``dicom_emulator`` start: the same, as the fixture starts it (``python -m``);
+- the pytest plugin's ``dicom_emulator`` start: the same, through the fixture's own start;
 - idle RSS: the resident memory of the server's process group (the server, its forkserver and CPU
   workers) two seconds after it is ready;
 - reset: ``DELETE /emulator/data`` of ``--reset-instances`` stored instances.
@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from azure_dicom_emulator.pytest_plugin import StartedEmulator  # noqa: E402
 from harness.loopback import free_port  # noqa: E402
 
 EXECUTABLE = REPO / ".venv" / "bin" / "azure-dicom-emulator"
@@ -121,11 +122,12 @@ def main() -> None:
             time.sleep(IDLE_SECONDS)
             idle_rss.append(group_rss_mb(process.pid))
             stop(process)
-            process, _, seconds = start(
-                [sys.executable, "-m", "azure_dicom_emulator"], Path(folder) / f"plugin-{round_number}"
-            )
-            plugin_times.append(seconds)
-            stop(process)
+            plugin_dir = Path(folder) / f"plugin-{round_number}"
+            plugin_dir.mkdir()
+            began = time.perf_counter()
+            fixture = StartedEmulator(plugin_dir)
+            plugin_times.append(time.perf_counter() - began)
+            fixture.stop()
         process, url, _ = start([str(EXECUTABLE)], Path(folder) / "reset")
         try:
             store_instances(url, args.reset_instances)

@@ -76,7 +76,7 @@ class DicomEmulator:
         return httpx.request(method, self.url + path, timeout=60, **kwargs)
 
 
-class _StartedEmulator(DicomEmulator):
+class StartedEmulator(DicomEmulator):
     """An emulator process this plugin started, with its own data folder."""
 
     def __init__(self, data_dir: Path) -> None:
@@ -138,7 +138,7 @@ def dicom_emulator(request: pytest.FixtureRequest) -> Iterator[DicomEmulator]:
         yield DicomEmulator(url)
         return
     with tempfile.TemporaryDirectory(prefix="dicom-emulator-") as folder:
-        started = _StartedEmulator(Path(folder))
+        started = StartedEmulator(Path(folder))
         try:
             yield started
         finally:

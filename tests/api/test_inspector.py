@@ -134,3 +134,13 @@ async def test_an_unknown_partition_gets_400(tmp_path):
     async with running_app(data_dir=tmp_path, partitions_enabled=True) as client:
         response = await client.get("/emulator/", params={"partition": "missing"})
         assert response.status_code == 400
+
+
+async def test_bad_uids_in_inspector_urls_get_azures_400_and_an_unknown_instance_404(inspected):
+    first, *_ = inspected.datasets
+    series = f"{first.StudyInstanceUID}/{first.SeriesInstanceUID}"
+
+    assert (await inspected.get("/emulator/pages/studies/not-a-uid")).status_code == 400
+    assert (await inspected.get(f"/emulator/thumbnails/{series}/not-a-uid")).status_code == 400
+    assert (await inspected.get(f"/emulator/thumbnails/{series}/1.2.3")).status_code == 404
+    assert (await inspected.get("/emulator/", params={"page": "x"})).status_code == 400
