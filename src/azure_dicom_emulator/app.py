@@ -14,10 +14,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .api.context import SUPPORTED_VERSIONS_HEADER
 from .api.errors import InternalErrorMiddleware, QueryStringGuardMiddleware, not_found, service_error
 from .api.routes import SegmentCountRouter, routes
+from .api.tools_middleware import FaultInjectionMiddleware, RequestLogMiddleware
 from .errors import ServiceError
 from .features.auth import auth_from_settings
+from .features.emulator_tools import FaultBook, RequestLog, ResetWatcher
 from .features.operations import OperationRunner
 from .features.store.sweep import sweep_orphans
+from .runtime.background import forever
 from .runtime.garbage_collector import settle_garbage_collector
 from .settings import Settings
 from .wiring import build_services, register_operations
@@ -30,6 +33,7 @@ EXPOSED_HEADERS = [
     "erroneous-dicom-attributes",
     "api-supported-versions",
     "WWW-Authenticate",
+    "x-ms-request-id",
 ]
 
 
@@ -60,6 +64,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """The emulator as an ASGI app; start-up applies migrations and sweeps orphan files."""
     settings = settings or Settings()
     register_operations()
+    fault_book = FaultBook()
+    request_log = RequestLog(settings.request_log_capacity)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -68,6 +74,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await sweep_orphans(services)
         await services.start_workers()
         await services.events.start(services.db)
+        if settings.faults:
+            await fault_book.replace(services, settings.faults)
+        reset_watcher = ResetWatcher(services)
+        await reset_watcher.start_counting()
+        watching = forever(reset_watcher.watch, "emulator: reset watcher")
         app.state.services = services
         runner = OperationRunner(services)
         runner.start()
@@ -76,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            watching.cancel()
             await runner.stop()
             await services.close()
 
@@ -89,12 +101,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 expose_headers=EXPOSED_HEADERS,
                 allow_credentials="*" not in settings.cors_origins,
             ),
+            Middleware(RequestLogMiddleware, log=request_log),
             Middleware(InternalErrorMiddleware),
+            Middleware(FaultInjectionMiddleware, book=fault_book),
             Middleware(QueryStringGuardMiddleware),
             Middleware(ApiVersionHeaderMiddleware),
         ],
         exception_handlers={ServiceError: service_error, HTTPException: not_found},
     )
+    app.state.fault_book = fault_book
+    app.state.request_log = request_log
     app.router = SegmentCountRouter(routes(), lifespan=lifespan)
     app.state.auth = auth_from_settings(settings)
     return app

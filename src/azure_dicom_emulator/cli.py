@@ -1,4 +1,4 @@
-"""The command line: ``azure-dicom-emulator serve`` and ``azure-dicom-emulator token``."""
+"""The command line: ``azure-dicom-emulator serve``, ``upload`` and ``token``."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def serve(
     events_file: Annotated[
         Path | None, typer.Option(help="A JSON file listing event sinks, added to DICOM_EMULATOR_EVENTS")
     ] = None,
+    seed: Annotated[Path | None, typer.Option(help="A folder of DICOM files to store once the server is ready")] = None,
 ) -> None:
     """Serves the DICOMweb API; options override DICOM_EMULATOR_* variables."""
     overrides = {
@@ -43,6 +44,7 @@ def serve(
         "database_url": database_url,
         "workers": workers,
         "events_file": events_file,
+        "seed": seed,
     }
     for name, value in overrides.items():
         if value is not None:
@@ -53,6 +55,10 @@ def serve(
         typer.echo(f"Invalid configuration: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"Serving on http://{settings.host}:{settings.port} (data in {settings.data_dir.resolve()})")
+    if settings.seed is not None:
+        from .seeding import seed_in_background
+
+        seed_in_background(settings)
     uvicorn.run(
         "azure_dicom_emulator.entry:create_app_from_environment",
         factory=True,
@@ -94,3 +100,26 @@ def token(
         typer.echo(f"The emulator refused: {response.status_code} {response.text}", err=True)
         raise typer.Exit(1)
     typer.echo(response.json()["access_token"])
+
+
+@app.command()
+def upload(
+    paths: Annotated[list[Path], typer.Argument(help="DICOM files or folders (walked; other files skipped)")],
+    url: Annotated[str, typer.Option(help="The service URL with its version")] = "http://127.0.0.1:8080/v2",
+    partition: Annotated[str | None, typer.Option(help="The data partition to store in")] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Instances per STOW request")] = 50,
+    concurrency: Annotated[int, typer.Option(min=1, help="STOW requests at a time")] = 4,
+    token: Annotated[
+        str | None, typer.Option(help="A bearer token (else azure-identity's, for a service not on loopback)")
+    ] = None,
+) -> None:
+    """Stores the DICOM files under PATHS over STOW-RS; exits with 1 when any instance failed."""
+    from .upload.command import upload as run_upload
+
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        typer.echo(f"No such file or folder: {', '.join(missing)}", err=True)
+        raise typer.Exit(2)
+    summary = run_upload(paths, url, partition, batch, concurrency, token)
+    if summary.failed_count:
+        raise typer.Exit(1)

@@ -15,7 +15,6 @@ import functools
 import io
 import json
 import re
-import shutil
 import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -29,14 +28,13 @@ from pydicom.uid import generate_uid
 
 from harness.loopback import free_port
 
+from ..support.chromium import CHROMEDRIVER, CHROMIUM, headless_chromium
 from ..support.factories import make_dataset, multipart, to_bytes
 from ..support.server import Server
 
 pytestmark = pytest.mark.browser
 
 OHIF_DIST = Path(__file__).resolve().parents[2] / ".cache" / "ohif" / "dist"
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 PUBLIC_DEMO = re.compile(r"https://[a-z0-9.]+cloudfront\.net/dicomweb")
 SHOWN_WITHIN_S = 120
 PATIENT_NAME = "Emulator^Ohif"
@@ -129,25 +127,6 @@ def viewer(emulator):
     httpd.shutdown()
 
 
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,900",
-        "--use-angle=swiftshader",
-        "--enable-unsafe-swiftshader",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-
-
 class EmulatorTraffic:
     """The requests the browser sent to the emulator and their statuses, read from Chromium's network log."""
 
@@ -220,7 +199,7 @@ def test_ohif_finds_and_shows_a_stored_study(emulator, viewer):
         timeout=30,
     )
     assert stored.status_code == 200, stored.text
-    driver = browser()
+    driver = headless_chromium()
     traffic = EmulatorTraffic(driver, emulator.url)
     screenshot = emulator.data_dir.parent / "ohif.png"
 

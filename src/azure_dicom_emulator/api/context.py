@@ -120,3 +120,19 @@ def unpartitioned_scope(request: Request) -> Scope:
         partitions_enabled=False,
         base_url=base_url(request),
     )
+
+
+async def tools_scope(request: Request, partition: str | None = None) -> Scope:
+    """The Scope of an ``/emulator`` page or tool: API v2, in ``partition`` (the default one when None)."""
+    services = services_of(request)
+    key, name = partitions.DEFAULT_PARTITION_KEY, partitions.DEFAULT_PARTITION
+    if partition is not None and partition != name:
+        key, name = await partitions.resolve(services, partition, create=False), partition
+    return Scope(
+        api_version=2,
+        version_segment="v2",
+        partition_key=key,
+        partition_name=name,
+        partitions_enabled=services.settings.partitions_enabled,
+        base_url=base_url(request),
+    )

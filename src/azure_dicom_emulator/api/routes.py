@@ -13,10 +13,12 @@ from ..features.auth import DataAction
 from . import (
     changefeed,
     delete,
+    emulator,
     events,
     export,
     extended_query_tags,
     frames,
+    inspector,
     operations,
     query,
     retrieve,
@@ -95,7 +97,13 @@ def routes() -> list[BaseRoute]:
         table.append(Route(f"/{{version}}/partitions/{{partition}}/{path}", endpoint, methods=methods))
     for path, endpoint, methods in map(_declared, UNPARTITIONED):
         table.append(Route(f"/{{version}}/{path}", endpoint, methods=methods))
-    anonymous = [Route("/health/check", service.health, methods=["GET"]), *events.routes(), *auth_issuer.routes()]
+    anonymous = [
+        Route("/health/check", service.health, methods=["GET"]),
+        *events.routes(),
+        *auth_issuer.routes(),
+        *emulator.routes(),
+        *inspector.routes(),
+    ]
     return [*table, *anonymous]
 
 

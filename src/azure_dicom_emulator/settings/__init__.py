@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .event_sinks import SINKS, SinkConfig, check_unique_names
+from .faults import FaultRule
 
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024**3
 # Azure-shaped defaults for the events' topic and the service host in their subject (spec §12).
@@ -72,6 +73,12 @@ class Settings(BaseSettings):
     auth_clock_skew_seconds: int = Field(60, ge=0, le=MAX_AUTH_CLOCK_SKEW_SECONDS)
     # The roles of the tokens the managed-identity endpoint issues.
     auth_managed_identity_role: Literal["owner", "reader"] = "owner"
+    # Fault injection rules set at start-up (JSON list, as POST /emulator/faults takes).
+    faults: list[FaultRule] = []
+    # Latest requests kept per server process for GET /emulator/requests.
+    request_log_capacity: int = Field(1000, ge=1)
+    # A folder of DICOM files ``serve --seed`` stores once the server is ready.
+    seed: Path | None = None
 
     @field_validator("cors_origins", "auth_issuer", "auth_audience", mode="before")
     @classmethod
@@ -89,6 +96,13 @@ class Settings(BaseSettings):
             raise ValueError("at least one audience is needed")
         return value
 
+    @field_validator("seed")
+    @classmethod
+    def _seed_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.exists():
+            raise ValueError(f"there is no file or folder {value}")
+        return value
+
     @model_validator(mode="after")
     def _read_events_file(self) -> Settings:
         if self.events_file is not None:
@@ -99,7 +113,7 @@ class Settings(BaseSettings):
             try:
                 self.events = [*self.events, *SINKS.validate_json(text)]
             except ValidationError as exc:
-                raise ValueError(f"events_file {self.events_file}: {_describe(exc)}") from exc
+                raise ValueError(f"events_file {self.events_file}: {describe_errors(exc)}") from exc
         check_unique_names(self.events)
         return self
 
@@ -153,7 +167,7 @@ def is_https_or_loopback(url: str) -> bool:
         return False
 
 
-def _describe(exc: ValidationError) -> str:
+def describe_errors(exc: ValidationError) -> str:
     """The errors of ``exc`` as ``[index].field: message`` phrases."""
     phrases = []
     for error in exc.errors():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -12,6 +13,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 STAGING = ".staging"
+SET_ASIDE_PREFIX = ".set-aside-"
 
 
 class BlobNotFound(LookupError):
@@ -94,6 +96,31 @@ class FileBlobStore:
             target = self.root / key
             target.unlink(missing_ok=True)
             self._prune(target.parent)
+
+    def set_aside_published(self) -> Path:
+        """Moves every published file out of sight at once (renaming their folders); returns where they went.
+
+        Staged uploads stay where they are. ``restore_set_aside`` puts the files back,
+        ``remove_set_aside`` deletes them (slow for many files: call it in an I/O thread).
+        """
+        aside = self.root.parent / f"{SET_ASIDE_PREFIX}{uuid.uuid4().hex}"
+        aside.mkdir()
+        for entry in os.scandir(self.root):
+            if entry.name != STAGING:
+                os.rename(entry.path, aside / entry.name)
+        return aside
+
+    def restore_set_aside(self, aside: Path) -> None:
+        """Puts back the files ``set_aside_published`` moved to ``aside``."""
+        for entry in os.scandir(aside):
+            os.rename(entry.path, self.root / entry.name)
+        aside.rmdir()
+
+    def remove_set_aside(self) -> None:
+        """Deletes every folder of files set aside (by this store or one that stopped before deleting them)."""
+        for entry in os.scandir(self.root.parent):
+            if entry.name.startswith(SET_ASIDE_PREFIX) and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
 
     def discard_staged(self, paths: Iterable[Path]) -> None:
         """Removes staged files that will not be published."""

@@ -17,6 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Dialect, Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, Result
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql import Executable, Select
@@ -28,6 +29,7 @@ MAX_DRIVER_STATEMENTS = 2048
 _MIGRATION_LOCK_ID = 0x44494356  # any constant shared by every worker
 _BUSY_TIMEOUT_MS = 60000
 _PING = text("SELECT 1")
+_DEADLOCK_DETECTED = "40P01"
 
 
 class Database:
@@ -249,6 +251,11 @@ class InlineStatements:
             return [compiled.row_type._make(row) for row in cursor.fetchall()]
         finally:
             cursor.close()
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """Whether ``exc`` is PostgreSQL breaking a deadlock by aborting this transaction (safe to try again)."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == _DEADLOCK_DETECTED
 
 
 async def fetch_all(conn: AsyncConnection | InlineStatements, statement: Select, parameters: dict[str, Any]) -> list:

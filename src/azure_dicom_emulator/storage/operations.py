@@ -56,6 +56,12 @@ async def lock_type(conn: AsyncConnection, kind: str) -> None:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": zlib.crc32(f"operation:{kind}".encode())})
 
 
+async def newest(conn: AsyncConnection, limit: int) -> list[Row]:
+    """Up to ``limit`` operations, the newest first."""
+    statement = select(operation).order_by(operation.c.created_time.desc()).limit(limit)
+    return list(await conn.execute(statement))
+
+
 async def active_of_type(conn: AsyncConnection, kind: str) -> Row | None:
     """The oldest not-started or running operation of type ``kind``."""
     statement = (

@@ -320,3 +320,14 @@ workitem_sequence_value = Table(
     PrimaryKeyConstraint("workitem_key", "path", "value"),
     Index(None, "path", "value", "workitem_key"),
 )
+
+# Fault injection (the emulator's own tool, not Azure's): the rules in force and how often each fired,
+# shared by every server process.
+fault_rule = Table(
+    "fault_rule",
+    metadata,
+    Column("rule_id", Key, primary_key=True, autoincrement=True),
+    Column("rule", Text, nullable=False),  # settings.faults.FaultRule as JSON
+    Column("max_count", BigInteger),  # the rule's ``count``: the most times it fires, NULL for no limit
+    Column("fired", BigInteger, nullable=False),
+)

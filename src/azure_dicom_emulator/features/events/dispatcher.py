@@ -32,6 +32,7 @@ class Dispatcher:
         self.tasks: list[asyncio.Task] = []
         self.wakers: list[asyncio.Event] = []
         self.delivery: DeliveryProcess | None = None
+        self.follower: InspectorFollower | None = None
 
     async def start(self, db: Database) -> None:
         """Creates missing cursors (a new sink starts at the newest change), then starts the inspector and delivery."""
@@ -41,9 +42,9 @@ class Dispatcher:
             newest = await outbox.newest_sequence(conn)
             await outbox.add_sinks(conn, [config.sink_name for config in self.settings.events], newest)
         if self.inspector is not None:
-            follower = InspectorFollower(db, self.inspector, newest)
-            self.wakers.append(follower.wake_event)
-            self.tasks.append(forever(follower.follow, "events: inspector"))
+            self.follower = InspectorFollower(db, self.inspector, newest)
+            self.wakers.append(self.follower.wake_event)
+            self.tasks.append(forever(self.follower.follow, "events: inspector"))
         if self.settings.events:
             self.delivery = DeliveryProcess(self.settings)
             await self.delivery.start()
@@ -63,6 +64,13 @@ class Dispatcher:
         """Tells the inspector that new events were committed."""
         for event in self.wakers:
             event.set()
+
+    def forget_events(self) -> None:
+        """Empties the inspector after the data was reset: the change feed's sequences start again at 1."""
+        if self.follower is not None:
+            self.inspector.events.clear()
+            self.follower.position = 0
+            self.follower.wake_event.set()
 
     async def stop(self) -> None:
         """Stops the inspector and the delivery process, which gives up its leases on the way out."""

@@ -179,7 +179,11 @@ class SinkRunner:
                 async with self.db.write() as conn:
                     lease_until = now + timedelta(seconds=LEASE_SECONDS)
                     owned = await outbox.claim(conn, self.name, self.owner, now, lease_until, dead_owner)
-                    holder = None if owned else (await outbox.sink(conn, self.name)).owner
+                    state = await outbox.sink(conn, self.name)
+                    holder = None if owned else state.owner
+                if owned and self.loaded and state.position < self.position:
+                    self.loaded = False  # the data was reset: the cursor went back to the start
+                    self.wake_event.set()
                 dead_owner = holder if holder and _is_dead_local_owner(holder) else None
                 if dead_owner is not None:
                     continue

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import uuid
 
+from sqlalchemy import Row
+
 from ...errors import NotFound
 from ...storage import operations
 from ..scope import Scope
@@ -35,16 +37,25 @@ def operation_id_of(text: str) -> str:
 
 
 async def get(services: Services, scope: Scope, text: str) -> tuple[dict, bool]:
-    """The operation's JSON and whether it is still running (not started or running); 404 when unknown.
-
-    The fields depend on the type (spec-next §0.3): ``percentComplete`` for reindex and update,
-    ``resources`` (the tags' URLs) for reindex, ``results`` for any type whose checkpoint holds a
-    ``"results"`` object (update, export). v1 calls a succeeded operation ``completed``.
-    """
+    """The operation's JSON and whether it is still running (not started or running); 404 when unknown."""
     async with services.db.read() as conn:
         row = await operations.find(conn, operation_id_of(text))
     if row is None:
         raise NotFound()
+    return _record(row, scope), row.status in operations.ACTIVE
+
+
+async def newest(services: Services, scope: Scope, limit: int) -> list[dict]:
+    """Up to ``limit`` operations as ``get`` shows them, the newest first."""
+    async with services.db.read() as conn:
+        rows = await operations.newest(conn, limit)
+    return [_record(row, scope) for row in rows]
+
+
+def _record(row: Row, scope: Scope) -> dict:
+    """An operation's JSON, its fields by type (spec-next §0.3): ``percentComplete`` for reindex and update,
+    ``resources`` (the tags' URLs) for reindex, ``results`` for any type whose checkpoint holds a ``"results"``
+    object (update, export); v1 calls a succeeded operation ``completed``."""
     status = row.status
     if status == operations.SUCCEEDED and scope.api_version < 2:
         status = "completed"
@@ -63,4 +74,4 @@ async def get(services: Services, scope: Scope, text: str) -> tuple[dict, bool]:
     results = json.loads(row.checkpoint).get("results")
     if results is not None:
         body["results"] = {name: value for name, value in results.items() if value is not None}
-    return body, row.status in operations.ACTIVE
+    return body

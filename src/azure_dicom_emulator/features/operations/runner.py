@@ -106,6 +106,8 @@ class OperationRunner:
         while True:
             async with db.read() as conn:
                 current = await operations.find(conn, claimed.operation_id)
+            if current is None:  # removed by a reset of the data
+                return True
             try:
                 if await run_batch(self.services, current, self.owner):
                     return True

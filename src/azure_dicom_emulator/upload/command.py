@@ -1,0 +1,66 @@
+"""The upload command's run: files found, batches sent with a progress bar, the summary printed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .discovery import dicom_files
+from .stow import Summary, authorization, batches, send_all, studies_url
+
+
+def upload(
+    paths: Sequence[Path],
+    service_url: str,
+    partition: str | None = None,
+    batch_size: int = 50,
+    concurrency: int = 4,
+    token: str | None = None,
+    console: Console | None = None,
+    show_progress: bool = True,
+) -> Summary:
+    """Stores every DICOM file under ``paths`` at ``service_url`` (with its version) and prints the summary."""
+    console = console or Console(stderr=True)
+    files = list(dicom_files(paths))
+    groups = batches(files, max(1, batch_size))
+    url = studies_url(service_url, partition)
+    headers = authorization(service_url, token)
+    total_bytes = sum(path.stat().st_size for path in files)
+    progress = Progress(
+        TextColumn("[bold]Uploading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files"),
+        TextColumn("{task.fields[megabytes]:.1f} MB"),
+        TextColumn("{task.fields[rate]:.0f} instances/s"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show_progress,
+    )
+    with progress:
+        task = progress.add_task("upload", total=len(files), megabytes=0.0, rate=0.0)
+
+        def advance(count: int, sent: int) -> None:
+            state = progress.tasks[0]
+            elapsed = state.elapsed or 0.0
+            done = state.completed + count
+            megabytes = state.fields["megabytes"] + sent / 1024**2
+            progress.update(task, advance=count, megabytes=megabytes, rate=done / elapsed if elapsed else 0.0)
+
+        summary = asyncio.run(send_all(url, groups, headers, concurrency, advance))
+    console.print(describe(summary, len(files), total_bytes))
+    return summary
+
+
+def describe(summary: Summary, files: int, total_bytes: int) -> str:
+    """The summary as the command prints it."""
+    lines = [
+        f"{files} DICOM file(s), {total_bytes / 1024**2:.1f} MB: {summary.stored} stored, "
+        f"{summary.already_present} already present (45070), {summary.failed_count} failed"
+    ]
+    lines += [f"  failed: {count} with reason {reason}" for reason, count in sorted(summary.failed.items())]
+    return "\n".join(lines)

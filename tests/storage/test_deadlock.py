@@ -1,0 +1,49 @@
+"""PostgreSQL's deadlock error is told apart from other failures (a reset that meets one is tried again)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from azure_dicom_emulator.storage.database import Database, is_deadlock
+
+from ..support.postgres import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
+
+
+@pytest.fixture
+async def postgres():
+    if POSTGRES_SKIP_REASON:
+        pytest.skip(POSTGRES_SKIP_REASON)
+    url = create_postgres_database()
+    db = Database(url)
+    await db.migrate()
+    try:
+        yield db
+    finally:
+        await db.dispose()
+        drop_postgres_database(url)
+
+
+async def test_two_transactions_locking_in_opposite_orders_end_in_a_deadlock_error_and_only_that_counts(postgres):
+    locked = [asyncio.Event(), asyncio.Event()]
+    lock = "SELECT * FROM counter WHERE name = :name FOR UPDATE"
+
+    async def lock_both(first: str, second: str, mine: asyncio.Event, theirs: asyncio.Event) -> None:
+        async with postgres.write() as conn:
+            await conn.execute(text(lock), {"name": first})
+            mine.set()
+            await theirs.wait()
+            await conn.execute(text(lock), {"name": second})
+
+    outcomes = await asyncio.gather(
+        lock_both("version", "data_resets", locked[0], locked[1]),
+        lock_both("data_resets", "version", locked[1], locked[0]),
+        return_exceptions=True,
+    )
+
+    failures = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    assert len(failures) == 1
+    assert is_deadlock(failures[0])
+    assert not is_deadlock(ValueError("not a database error"))
