@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from azure_dicom_emulator.storage.database import Database, is_deadlock
+from azure_dicom_emulator.storage.database import Database, is_deadlock, retrying_deadlocks
 
 from ..support.postgres import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
 
@@ -47,3 +48,38 @@ async def test_two_transactions_locking_in_opposite_orders_end_in_a_deadlock_err
     assert len(failures) == 1
     assert is_deadlock(failures[0])
     assert not is_deadlock(ValueError("not a database error"))
+
+
+class _Aborted:
+    sqlstate = "40P01"
+
+
+def _deadlock() -> DBAPIError:
+    return DBAPIError("UPDATE ...", {}, _Aborted())
+
+
+async def test_a_transaction_aborted_by_a_deadlock_is_run_again_and_its_result_returned():
+    attempts = []
+
+    async def run():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise _deadlock()
+        return "done"
+
+    assert await retrying_deadlocks(run) == "done"
+    assert len(attempts) == 3
+
+
+async def test_other_failures_and_a_deadlock_on_the_last_attempt_are_raised():
+    async def other():
+        raise ValueError("not a deadlock")
+
+    with pytest.raises(ValueError):
+        await retrying_deadlocks(other)
+
+    async def always():
+        raise _deadlock()
+
+    with pytest.raises(DBAPIError):
+        await retrying_deadlocks(always, attempts=2)

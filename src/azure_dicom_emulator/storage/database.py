@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import threading
 from collections import namedtuple
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -25,6 +26,9 @@ from sqlalchemy.sql import Executable, Select
 from .wal_checkpoints import WalCheckpointer
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+DEADLOCK_ATTEMPTS = 3
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 MAX_DRIVER_STATEMENTS = 2048
 _MIGRATION_LOCK_ID = 0x44494356  # any constant shared by every worker
 _BUSY_TIMEOUT_MS = 60000
@@ -256,6 +260,19 @@ class InlineStatements:
 def is_deadlock(exc: BaseException) -> bool:
     """Whether ``exc`` is PostgreSQL breaking a deadlock by aborting this transaction (safe to try again)."""
     return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == _DEADLOCK_DETECTED
+
+
+async def retrying_deadlocks(run: Callable[[], Awaitable[T]], attempts: int = DEADLOCK_ATTEMPTS) -> T:
+    """``run()``'s result, running it again (up to ``attempts`` times in all) when PostgreSQL aborts its
+    transaction to break a deadlock; ``run`` must do all its work in the transactions it opens."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await run()
+        except Exception as exc:
+            if not is_deadlock(exc) or attempt == attempts:
+                raise
+            log.warning("a transaction met a deadlock and is tried again (attempt %d of %d)", attempt, attempts)
+    raise AssertionError("unreachable")
 
 
 async def fetch_all(conn: AsyncConnection | InlineStatements, statement: Select, parameters: dict[str, Any]) -> list:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...errors import resource_not_found
 from ...storage import index
+from ...storage.database import retrying_deadlocks
 from .. import change_log
 from ..scope import Scope
 from ..services import Services
@@ -23,6 +24,17 @@ async def delete(
     Returns how many instances were deleted; raises NotFound when there were none.
     """
     require_valid(study_uid, series_uid, sop_uid)
+    rows = await retrying_deadlocks(lambda: _delete_rows(services, scope, study_uid, series_uid, sop_uid))
+    services.events.wake()
+    # Only after the commit: a reader that still sees the rows can still read the files.
+    services.blobs.delete(key for row in rows for key in (row.blob_key, row.original_blob_key) if key)
+    return len(rows)
+
+
+async def _delete_rows(
+    services: Services, scope: Scope, study_uid: str, series_uid: str | None, sop_uid: str | None
+) -> list:
+    """Removes the scope's instance rows and records their change-feed entries, in one transaction."""
     async with services.db.write() as conn:
         rows = await index.delete_instances(
             conn, scope.partition_key, normalized(study_uid), normalized(series_uid), normalized(sop_uid)
@@ -36,7 +48,4 @@ async def delete(
             index.ChangeAction.DELETE,
             [((row.study_uid, row.series_uid, row.sop_uid), row.version) for row in rows],
         )
-    services.events.wake()
-    # Only after the commit: a reader that still sees the rows can still read the files.
-    services.blobs.delete(key for row in rows for key in (row.blob_key, row.original_blob_key) if key)
-    return len(rows)
+    return rows

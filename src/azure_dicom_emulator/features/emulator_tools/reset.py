@@ -7,14 +7,13 @@ import logging
 from pathlib import Path
 
 from ...storage import reset as reset_rows
-from ...storage.database import is_deadlock
+from ...storage.database import retrying_deadlocks
 from ..partitions import DEFAULT_PARTITION_KEY
 from ..services import Services
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 0.25
 """How often a process looks for a reset made through another one (its caches are dropped then)."""
-DEADLOCK_ATTEMPTS = 3
 
 
 async def reset_data(services: Services) -> None:
@@ -25,14 +24,7 @@ async def reset_data(services: Services) -> None:
     deadlock with a delete in flight is tried again. The files set aside are deleted in an I/O
     thread afterwards, so the answer does not wait for them.
     """
-    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
-        try:
-            await _erase_once(services)
-            break
-        except Exception as exc:
-            if not is_deadlock(exc) or attempt == DEADLOCK_ATTEMPTS:
-                raise
-            log.warning("a reset met a deadlock and is tried again")
+    await retrying_deadlocks(lambda: _erase_once(services))
     forget_data(services)
     services.io_pool.submit(_remove_set_aside, services)
 
