@@ -263,7 +263,7 @@ def render(results: dict[str, Figures], settings: dict[str, str], load_at_start:
     return "\n".join(parts)
 
 
-SEARCH_SECTION = re.compile(r"\n*<!-- search-results -->.*?<!-- /search-results -->\n?", re.S)
+KEPT_SECTION = re.compile(r"\n*<!-- (?P<name>[a-z]+)-results -->.*?<!-- /(?P=name)-results -->\n?", re.S)
 
 
 def settings_rounds(results: dict[str, Figures]) -> int:
@@ -271,7 +271,8 @@ def settings_rounds(results: dict[str, Figures]) -> int:
     return max((len(figures.rounds) for figures in results.values()), default=0) or 1
 
 
-def kept_search_section(path: Path) -> str:
-    """The search section bench/search.py wrote into ``path``, to carry over into a rewritten file."""
-    found = SEARCH_SECTION.search(path.read_text()) if path.exists() else None
-    return "\n" + found.group(0).lstrip("\n") if found else ""
+def kept_sections(path: Path) -> str:
+    """The sections other scripts wrote into ``path`` (``<!-- name-results -->`` ... ``<!-- /name-results -->``,
+    e.g. bench/search.py's), to carry over into a rewritten file."""
+    found = KEPT_SECTION.finditer(path.read_text()) if path.exists() else []
+    return "".join("\n" + match.group(0).lstrip("\n") for match in found)

@@ -58,7 +58,7 @@ def measure_all(args: argparse.Namespace) -> int:
     results = {name: report.median_round(figures) for name, figures in rounds.items()}
     if "ours" in results and not args.skip_large:
         measure_large(args, tags, results["ours"])
-    text = report.render(results, workload_settings(args), load_at_start) + report.kept_search_section(RESULTS_PATH)
+    text = report.render(results, workload_settings(args), load_at_start) + report.kept_sections(RESULTS_PATH)
     RESULTS_PATH.write_text(text)
     print("\n" + report.table(results) + "\n", flush=True)
     log(f"wrote {RESULTS_PATH}")
