@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -33,8 +32,6 @@ import servers  # noqa: E402
 import testdata  # noqa: E402
 import workloads  # noqa: E402
 
-from harness.loopback import free_port  # noqa: E402
-
 WORK_DIR = BENCH_DIR / "work" / "auth"
 DATA_DIR = BENCH_DIR / "work" / "data"
 RESULTS_PATH = BENCH_DIR / "AUTH-RESULTS.md"
@@ -45,31 +42,17 @@ KINDS = ("auth off", "auth on")
 @contextlib.contextmanager
 def emulator(kind: str) -> Iterator[tuple[servers.Server, dict[str, str]]]:
     """The emulator on a free port and a fresh data directory, and the headers its client sends."""
-    server_dir = servers.new_start_dir(WORK_DIR / kind.replace(" ", "-"))
-    port = free_port()
-    command = [
-        str(servers.OURS_EXECUTABLE), "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(server_dir / "data"),
-    ]  # fmt: skip
     env = {**os.environ, "DICOM_EMULATOR_AUTH_ENABLED": "true" if kind == "auth on" else "false"}
-    log_path = server_dir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        base_url = f"http://127.0.0.1:{port}/v2"
-        servers.wait_until_ready(process, base_url, log_path)
+    with servers.ours_on_free_port(servers.new_start_dir(WORK_DIR / kind.replace(" ", "-")), kind, env=env) as server:
         headers = {}
         if kind == "auth on":
             answer = httpx.post(
-                f"http://127.0.0.1:{port}/emulator/auth/token", json={"role": "owner", "expires_in": 86400}
+                server.base_url.removesuffix("/v2") + "/emulator/auth/token",
+                json={"role": "owner", "expires_in": 86400},
             )
             answer.raise_for_status()
             headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
-        yield servers.Server(kind, base_url, servers.INSTANCE_ACCEPT["ours"], "", process), headers
-    finally:
-        servers.stop(process)
+        yield server, headers
 
 
 def store(server: servers.Server, headers: dict[str, str], items: list[testdata.Instance]) -> None:

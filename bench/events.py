@@ -52,22 +52,10 @@ DELIVERY_TIMEOUT_S = 300.0
 def emulator(name: str, events: list[dict]) -> Iterator[servers.Server]:
     """The emulator on a free port and a fresh data directory, with ``events`` as its sinks."""
     server_dir = servers.new_start_dir(WORK_DIR / name)
-    port = free_port()
-    command = [
-        str(servers.OURS_EXECUTABLE), "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(server_dir / "data"),
-    ]  # fmt: skip
     events_file = server_dir / "events.json"
     events_file.write_text(json.dumps(events))
-    command += ["--events-file", str(events_file)]
-    log_path = server_dir / "server.log"
-    process = servers.launch(command, log_path)
-    try:
-        base_url = f"http://127.0.0.1:{port}/v2"
-        servers.wait_until_ready(process, base_url, log_path)
-        yield servers.Server(name, base_url, servers.INSTANCE_ACCEPT["ours"], "", process)
-    finally:
-        servers.stop(process)
+    with servers.ours_on_free_port(server_dir, name, ["--events-file", str(events_file)]) as server:
+        yield server
 
 
 def cpu_seconds(pid: int) -> float:

@@ -39,7 +39,6 @@ from azure_dicom_emulator.features.export.operation import UPLOADS_IN_FLIGHT  # 
 from azure_dicom_emulator.settings import DEFAULT_BLOB_API_VERSION  # noqa: E402
 from azure_dicom_emulator.storage.azure_blob_client import container_from_connection_string  # noqa: E402
 from harness.azurite import Azurite, new_container  # noqa: E402
-from harness.loopback import free_port  # noqa: E402
 
 WORK_DIR = BENCH_DIR / "work" / "export"
 DATA_DIR = BENCH_DIR / "work" / "data"
@@ -50,20 +49,8 @@ EXPORT_TIMEOUT_S = 900.0
 @contextlib.contextmanager
 def emulator() -> Iterator[servers.Server]:
     """The emulator on a free port and a fresh data directory."""
-    server_dir = servers.new_start_dir(WORK_DIR / "ours")
-    port = free_port()
-    command = [
-        str(servers.OURS_EXECUTABLE), "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(server_dir / "data"),
-    ]  # fmt: skip
-    log_path = server_dir / "server.log"
-    process = servers.launch(command, log_path)
-    try:
-        base_url = f"http://127.0.0.1:{port}/v2"
-        servers.wait_until_ready(process, base_url, log_path)
-        yield servers.Server("ours", base_url, servers.INSTANCE_ACCEPT["ours"], "", process)
-    finally:
-        servers.stop(process)
+    with servers.ours_on_free_port(servers.new_start_dir(WORK_DIR / "ours")) as server:
+        yield server
 
 
 def export_seconds(server: servers.Server, azurite: Azurite, expected: int) -> float:

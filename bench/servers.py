@@ -8,7 +8,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,12 +137,35 @@ def dicomweb_plugin_path() -> str:
     return libraries[0]
 
 
-def launch(command: list[str], log_path: Path) -> subprocess.Popen:
+def launch(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start ``command`` in its own session, so a Ctrl-C reaches the benchmark and not the server."""
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
+
+
+@contextlib.contextmanager
+def ours_on_free_port(
+    server_dir: Path, name: str = "ours", extra_args: Sequence[str] = (), env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """The emulator serving ``server_dir/data`` on a free loopback port, with ``extra_args`` and ``env``
+    (the environment it runs in; this one's when None); stopped when the block ends."""
+    from harness.loopback import free_port
+
+    port = free_port()
+    command = [
+        str(OURS_EXECUTABLE), "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--data-dir", str(server_dir / "data"), *extra_args,
+    ]  # fmt: skip
+    log_path = server_dir / "server.log"
+    process = launch(command, log_path, env)
+    try:
+        base_url = f"http://127.0.0.1:{port}/v2"
+        wait_until_ready(process, base_url, log_path)
+        yield Server(name, base_url, INSTANCE_ACCEPT["ours"], "", process)
+    finally:
+        stop(process)
 
 
 def wait_until_ready(process: subprocess.Popen, base_url: str, log_path: Path) -> None:

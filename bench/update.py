@@ -33,8 +33,6 @@ import servers  # noqa: E402
 import testdata  # noqa: E402
 import workloads  # noqa: E402
 
-from harness.loopback import free_port  # noqa: E402
-
 WORK_DIR = BENCH_DIR / "work" / "update"
 DATA_DIR = WORK_DIR / "data"
 RESULTS_PATH = BENCH_DIR / "UPDATE-RESULTS.md"
@@ -74,20 +72,8 @@ def one_study(count: int, tag: int) -> list[testdata.Instance]:
 @contextlib.contextmanager
 def emulator() -> Iterator[servers.Server]:
     """The emulator on a free port and a fresh data directory."""
-    server_dir = servers.new_start_dir(WORK_DIR / "ours")
-    port = free_port()
-    command = [
-        str(servers.OURS_EXECUTABLE), "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(server_dir / "data"),
-    ]  # fmt: skip
-    log_path = server_dir / "server.log"
-    process = servers.launch(command, log_path)
-    try:
-        base_url = f"http://127.0.0.1:{port}/v2"
-        servers.wait_until_ready(process, base_url, log_path)
-        yield servers.Server("ours", base_url, servers.INSTANCE_ACCEPT["ours"], "", process)
-    finally:
-        servers.stop(process)
+    with servers.ours_on_free_port(servers.new_start_dir(WORK_DIR / "ours")) as server:
+        yield server
 
 
 def reset_peak_rss(pid: int) -> None:
