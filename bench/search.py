@@ -25,7 +25,6 @@ import shutil
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +34,10 @@ import namespace
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
+sys.path.insert(0, str(REPO))
+
+from harness.postgres import create_database  # noqa: E402
+
 WORK_DIR = BENCH_DIR / "work" / "search"
 RESULTS_PATH = BENCH_DIR / "RESULTS.md"
 PROJECT_PYTHON = REPO / ".venv" / "bin" / "python"
@@ -285,7 +288,7 @@ def scale_run(args: argparse.Namespace) -> list[str]:
             if not loaded:
                 shutil.rmtree(work, ignore_errors=True)
                 (work / "data").mkdir(parents=True)
-                url = _fresh_postgres(args.postgres_url) if database == "PostgreSQL" else None
+                url = create_database(args.postgres_url, "bench_search") if database == "PostgreSQL" else None
                 log(f"{database}, {size} instances: loading")
                 seconds = asyncio.run(load_in_process(work / "data", url, run, studies))
                 (work / LOADED_MARKER).write_text(url or "")
@@ -308,22 +311,6 @@ def _loaded_index(work: Path) -> tuple[str | None, bool]:
     if not marker.exists():
         return None, False
     return marker.read_text() or None, True
-
-
-def _fresh_postgres(admin_url: str) -> str:
-    import asyncpg
-
-    name = f"bench_search_{uuid.uuid4().hex[:8]}"
-
-    async def create() -> None:
-        connection = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
-        try:
-            await connection.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def orthanc_run(args: argparse.Namespace) -> list[str]:

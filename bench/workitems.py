@@ -41,7 +41,8 @@ from azure_dicom_emulator.dicom.ups_states import ProcedureStepState  # noqa: E4
 from azure_dicom_emulator.storage import workitems as queries  # noqa: E402
 from azure_dicom_emulator.storage.database import Database  # noqa: E402
 from harness.loopback import free_port  # noqa: E402
-from tests.support.workitems import HEADERS, body, workitem  # noqa: E402
+from harness.postgres import create_database, drop_database  # noqa: E402
+from harness.workitems import HEADERS, body, workitem  # noqa: E402
 
 WORK_DIR = BENCH_DIR / "work" / "workitems"
 RESULTS_PATH = BENCH_DIR / "WORKITEMS-RESULTS.md"
@@ -146,36 +147,6 @@ def measure(name: str, database_url: str | None, count: int, requests: int) -> d
     }
 
 
-def postgres_database(admin_url: str) -> tuple[str, str]:
-    """A new database on the server of ``admin_url``: (its URL, its name)."""
-    import asyncpg
-
-    name = f"bench_workitems_{uuid.uuid4().hex[:8]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    return admin_url.rsplit("/", 1)[0] + f"/{name}", name
-
-
-def drop_postgres_database(admin_url: str, name: str) -> None:
-    import asyncpg
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
-
-
 def write_results(results: list[dict], requests: int) -> None:
     lines = [
         "# Workitems (UPS-RS)",
@@ -205,11 +176,11 @@ def main() -> None:
     args = parser.parse_args()
     results = [measure("SQLite", None, args.workitems, args.requests)]
     if not args.skip_postgres:
-        url, name = postgres_database(args.postgres_url)
+        url = create_database(args.postgres_url, "bench_workitems")
         try:
             results.append(measure("PostgreSQL", url, args.workitems, args.requests))
         finally:
-            drop_postgres_database(args.postgres_url, name)
+            drop_database(args.postgres_url, url)
     write_results(results, args.requests)
 
 

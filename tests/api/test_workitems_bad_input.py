@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 
 from azure_dicom_emulator.errors import INVALID_UID_MESSAGE
 from azure_dicom_emulator.storage.schema import partition, workitem, workitem_sequence_value
+from harness.workitems import HEADERS, body
+from harness.workitems import workitem as valid_workitem
 
 from ..support.app import running_app
 from ..support.postgres import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
-from ..support.workitems import HEADERS, body
-from ..support.workitems import workitem as valid_workitem
 
 SYNTAX = "The syntax of the request body is invalid."
 

@@ -10,7 +10,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from ..support.workitems import (
+from harness.workitems import (
     DICOM_JSON,
     HEADERS,
     assert_annex_f,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import os
-import uuid
+
+from harness.postgres import create_database, drop_database
 
 POSTGRES_URL = os.environ.get("DICOM_EMULATOR_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
@@ -30,30 +30,11 @@ def _postgres_unavailable_reason() -> str | None:
 POSTGRES_SKIP_REASON = _postgres_unavailable_reason()
 
 
-def _run(coroutine_function, *args):
-    """Runs a coroutine to completion on its own loop in a helper thread (safe inside a running loop)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine_function(*args)).result()
-
-
-async def _admin(statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 def create_postgres_database() -> str:
     """A new empty PostgreSQL database for one test; returns its SQLAlchemy URL."""
-    name = f"dicom_emulator_{uuid.uuid4().hex[:12]}"
-    _run(_admin, f'CREATE DATABASE "{name}"')
-    return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    return create_database(POSTGRES_URL, "dicom_emulator")
 
 
 def drop_postgres_database(url: str) -> None:
     """Drops a database made by create_postgres_database."""
-    name = url.rsplit("/", 1)[1]
-    _run(_admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(POSTGRES_URL, url)

@@ -9,8 +9,7 @@ from pydicom.dataset import Dataset
 from azure_dicom_emulator.dicom.ups_dataset import prepare_new, with_state
 from azure_dicom_emulator.dicom.ups_requirements import create_problem, final_state_problem, update_problem
 from azure_dicom_emulator.dicom.ups_states import ProcedureStepState
-
-from ..support.workitems import cancellation, completion, workitem
+from harness.workitems import cancellation, completion, workitem
 
 NOW = datetime(2024, 1, 2, 10, 30, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Workitems for the UPS-RS tests: DICOM JSON bodies built with pydicom, and a check of PS3.18 Annex F."""
+"""Workitem (UPS-RS) datasets and request bodies, for the tests and the benchmarks."""
 
 from __future__ import annotations
 
