@@ -72,7 +72,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services = build_services(settings)
         await services.db.migrate()
         await sweep_orphans(services)
-        await services.start_workers()
         await services.events.start(services.db)
         if settings.faults:
             await fault_book.replace(services, settings.faults)

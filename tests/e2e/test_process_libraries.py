@@ -1,4 +1,5 @@
-"""The real server's processes load numpy, Pillow and the codecs only where pixels are decoded."""
+"""The real server's processes load numpy, Pillow and the codecs only where pixels are decoded, and an idle
+server starts none of them."""
 
 from __future__ import annotations
 
@@ -54,5 +55,18 @@ def test_storing_and_serving_load_no_pixel_library_and_rendering_does_elsewhere(
             assert rendered.status_code == 200 and rendered.content.startswith(b"\x89PNG")
             renderers = with_pixel_libraries(server.process.pid)
             assert renderers and not renderers & set(before_rendering)
+    finally:
+        server.stop()
+
+
+def test_an_idle_server_is_one_process_until_the_first_upload_starts_its_workers(tmp_path):
+    server = Server(tmp_path / "data").start()
+    try:
+        assert process_tree(server.process.pid) == [server.process.pid]
+        ds = make_dataset()
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            stored = http.post("/v2/studies", content=to_bytes(ds), headers={"Content-Type": "application/dicom"})
+            assert stored.status_code == 200
+        assert len(process_tree(server.process.pid)) >= 3  # the forkserver and the parsing workers joined it
     finally:
         server.stop()

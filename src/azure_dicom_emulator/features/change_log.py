@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING
 
 from ..storage import index, outbox
 from ..storage.index import ChangeAction, InstanceId
 from .events.envelope import event_grid_event
 from .scope import Scope
 from .services import Services
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def record(

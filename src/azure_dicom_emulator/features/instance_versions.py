@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..storage import index, tag_values
 from ..storage.blobs import FileBlobStore, instance_key
@@ -22,6 +22,9 @@ from . import change_log
 from .extended_query_tags import IndexedInstance, index_instances
 from .scope import Scope
 from .services import Services
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass

@@ -6,7 +6,6 @@ import asyncio
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..runtime.process_pool import ProcessPool
 from ..settings import Settings
 from ..storage.blobs import FileBlobStore
 from ..storage.database import Database
@@ -21,7 +20,8 @@ class Services:
     db: Database
     blobs: FileBlobStore
     cpu_pool: Executor
-    """Parses uploads and indexes frames; its processes cannot decode pixels."""
+    """Parses uploads and indexes frames; its processes cannot decode pixels. Both pools start their processes
+    with their first job, so an idle server holds none."""
     pixel_pool: Executor
     """Decodes, transcodes and renders pixels."""
     io_pool: ThreadPoolExecutor
@@ -30,15 +30,6 @@ class Services:
     partition_keys: dict[str, int] = field(default_factory=dict)
     operations_wake: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when this process creates an operation, so its runner starts it without waiting for a poll."""
-
-    async def start_workers(self) -> None:
-        """Starts every worker of ``cpu_pool`` now, so the first stores do not pay for their start-up.
-
-        ``pixel_pool`` starts its workers with the first jobs that need them: a server that only
-        stores and serves stored bytes never runs them.
-        """
-        if isinstance(self.cpu_pool, ProcessPool):
-            await self.cpu_pool.start()
 
     async def close(self) -> None:
         """Stops event delivery and the worker pools, and closes the database."""

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Row, Select, and_, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import change_feed, instance, partition
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 _COLUMNS = (
     change_feed.c.sequence,

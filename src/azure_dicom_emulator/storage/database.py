@@ -12,18 +12,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Dialect, Engine, create_engine, event, text
+from sqlalchemy import Dialect, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Result
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql import Executable, Select
 
 from .wal_checkpoints import WalCheckpointer
+
+if TYPE_CHECKING:  # the async engine, and the ORM it imports, load only for PostgreSQL
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 DEADLOCK_ATTEMPTS = 3
@@ -66,6 +66,8 @@ class Database:
             self._driver_connections: dict[int, PoolProxiedConnection] = {}
             self._write_turn: asyncio.Lock | None = asyncio.Lock()
         else:
+            from sqlalchemy.ext.asyncio import create_async_engine
+
             self.engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self.sqlite_engine = None
             self._write_turn = None
@@ -286,7 +288,26 @@ async def fetch_all(conn: AsyncConnection | InlineStatements, statement: Select,
     return list(await conn.execute(statement, parameters))
 
 
+def newest_revision() -> str:
+    """The revision of the newest migration (migrations are numbered in order: ``0007_emulator_tools.py``)."""
+    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py"))
+
+
+def _schema_revision(connection: Connection) -> str | None:
+    """The migration the schema is at; None for an empty database."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def _upgrade(connection: Connection) -> None:
+    """Applies the migrations the schema lacks. Alembic, and the modules it brings, load only when some are
+    missing: a server started on an index it made before stays without them."""
+    if _schema_revision(connection) == newest_revision():
+        return
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection

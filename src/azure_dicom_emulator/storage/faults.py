@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Row, delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import fault_rule
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def clear_rules(conn: AsyncConnection) -> None:

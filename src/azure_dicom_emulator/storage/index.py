@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, Select, bindparam, delete, func, select, text, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..dicom.core_attributes import Match, held_attributes
 from ..dicom.levels import TagLevel
@@ -20,6 +19,9 @@ from .person_name_words import delete_person_name_words, replace_person_name_wor
 from .schema import change_feed, counter, extended_query_tag_error, instance, partition, series, study
 from .tag_values import delete_owned_values
 from .upsert import bound, coalescing_upsert, insert_statement
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 InstanceId = tuple[str, str, str]
 _CHANGE_FEED_LOCK_ID = 0x43464545

@@ -12,11 +12,14 @@ import json
 import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Row, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import operation
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 NOT_STARTED = "notStarted"
 RUNNING = "running"

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Integer, Row, bindparam, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import InlineStatements, fetch_all
 from .schema import change_feed, counter, event_dead_letter, event_outbox, event_sink
 from .upsert import insert_statement
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 INSPECTOR_CLEARED = "inspector_cleared"
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import person_name_word
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def replace_person_name_words(conn: AsyncConnection, names: Sequence[tuple[int, int, str]]) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Row, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import instance
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 _BATCH_COLUMNS = [
     instance.c.instance_key,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Table, delete, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import counter, event_sink, fault_rule, metadata, partition
 from .tag_values import lock_tag_set
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 RESETS = "data_resets"
 """The counter that a reset increments (and keeps): how processes notice a reset by another one."""

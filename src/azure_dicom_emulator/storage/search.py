@@ -10,6 +10,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     BindParameter,
@@ -24,12 +25,14 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..dicom.core_attributes import held_attributes
 from .database import InlineStatements, fetch_all
 from .schema import instance, person_name_word, series, study
 from .tag_values import VALUE_TABLES, TagLevel
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 _TABLES = {TagLevel.STUDY: study, TagLevel.SERIES: series, TagLevel.INSTANCE: instance}
 _KEYS = {TagLevel.STUDY: "study_key", TagLevel.SERIES: "series_key", TagLevel.INSTANCE: "instance_key"}

@@ -9,9 +9,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Row, Table, delete, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..dicom.extended_values import KINDS
 from ..dicom.levels import TagLevel  # its numbers are stored in extended_query_tag.level
@@ -26,6 +26,9 @@ from .schema import (
     extended_query_tag_string,
 )
 from .upsert import insert_statement
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 _TAG_SET_LOCK_ID = 0x45515453  # taken shared by stores, exclusively by a change of the tag set
 

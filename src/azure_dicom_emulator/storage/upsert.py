@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Insert, Table, bindparam, func
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 def insert_statement(conn: AsyncConnection, table: Table):
     """An INSERT into ``table`` for the connection's dialect, with ``on_conflict_do_*`` available."""
-    return (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+    return _insert(conn.dialect.name)(table)
+
+
+def _insert(dialect: str):
+    """The dialect's INSERT construct; PostgreSQL's module loads only for a PostgreSQL index."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert
+    return sqlite_insert
 
 
 @lru_cache(maxsize=256)
@@ -25,8 +36,7 @@ def coalescing_upsert(
     does not give as NULL. Every value is bound by its column name at execution (see :func:`bound`).
     Built once per shape: composing the statement costs more than running it.
     """
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(table).values({name: bindparam(f"v_{name}") for name in (*conflict, *inserted, *names)})
+    statement = _insert(dialect)(table).values({name: bindparam(f"v_{name}") for name in (*conflict, *inserted, *names)})
     update = {name: func.coalesce(statement.excluded[name], table.c[name]) for name in names}
     return statement.on_conflict_do_update(
         index_elements=list(conflict), set_=update or {conflict[-1]: statement.excluded[conflict[-1]]}

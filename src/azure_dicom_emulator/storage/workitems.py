@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Row, and_, delete, false, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .schema import workitem, workitem_sequence_value
 from .upsert import insert_statement
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 _ROW_COLUMNS = (
     workitem.c.workitem_key,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ...settings import Settings
-from .authenticator import Authenticator
 from .issuer import BuiltInIssuer, issuer_url
-from .remote_keys import RemoteKeys
-from .tokens import SigningKeys, TokenValidator
+
+if TYPE_CHECKING:
+    from .authenticator import Authenticator
+    from .tokens import SigningKeys
 
 KEY_FILE = "auth/signing-key.pem"
 
@@ -22,9 +24,14 @@ class Auth:
 
 
 def auth_from_settings(settings: Settings) -> Auth:
-    """The token checks of ``settings``: the configured issuers' keys, else the emulator's own issuer."""
+    """The token checks of ``settings``: the configured issuers' keys, else the emulator's own issuer.
+
+    The token checks' modules (PyJWT, cryptography, httpx) load only when a configuration needs them.
+    """
     issuer = None
     if settings.auth_issuer:
+        from .remote_keys import RemoteKeys
+
         issuers = settings.auth_issuer
         keys: SigningKeys = RemoteKeys(settings.auth_jwks_url, issuers)
     else:
@@ -37,6 +44,9 @@ def auth_from_settings(settings: Settings) -> Auth:
         issuers, keys = [issuer.url], issuer
     authenticator = None
     if settings.auth_enabled:
+        from .authenticator import Authenticator
+        from .tokens import TokenValidator
+
         validator = TokenValidator(keys, issuers, settings.auth_audience, settings.auth_clock_skew_seconds)
         authenticator = Authenticator(validator, authority=issuers[0], audience=settings.auth_audience[0])
     return Auth(authenticator=authenticator, issuer=issuer)

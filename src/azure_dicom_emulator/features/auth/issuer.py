@@ -1,4 +1,7 @@
-"""The emulator's own token issuer: tokens signed with its key, its discovery document and its JWKS."""
+"""The emulator's own token issuer: tokens signed with its key, its discovery document and its JWKS.
+
+PyJWT and cryptography load with the first key or token asked for: a server that issues none never holds them.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,13 @@ import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-
-import jwt
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from typing import TYPE_CHECKING
 
 from ...errors import BadRequest
-from . import signing_key
-from .tokens import accepted_audiences
+from .audiences import accepted_audiences
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 PATH = "/emulator/auth"
 TENANT_ID = "9188040d-6c67-4c5b-b112-36a304b66dad"
@@ -48,10 +51,14 @@ class BuiltInIssuer:
 
     @cached_property
     def _private_key(self) -> RSAPrivateKey:
+        from . import signing_key
+
         return signing_key.load_or_create(self._key_path)
 
     @cached_property
     def _public_jwk(self) -> dict:
+        import jwt
+
         public = jwt.algorithms.RSAAlgorithm.to_jwk(self._private_key.public_key(), as_dict=True)
         members = {"e": public["e"], "kty": "RSA", "n": public["n"]}
         canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
@@ -89,6 +96,8 @@ class BuiltInIssuer:
             "tid": TENANT_ID,
             "roles": [ROLE_CLAIMS[role]],
         }
+        import jwt
+
         token = jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self._public_jwk["kid"]})
         return IssuedToken(access_token=token, audience=audience, expires_in=lifetime_seconds, expires_on=claims["exp"])
 

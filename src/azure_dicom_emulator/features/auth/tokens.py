@@ -10,6 +10,7 @@ from typing import Protocol
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from .audiences import accepted_audiences
 from .data_actions import DataAction, granted_actions
 
 ALGORITHMS = ("RS256", "RS384", "RS512")
@@ -98,15 +99,6 @@ class TokenValidator:
             )
         except jwt.PyJWTError as exc:
             raise RejectedToken(_description(exc)) from exc
-
-
-def accepted_audiences(audiences: Iterable[str]) -> list[str]:
-    """Each audience with and without its trailing slash."""
-    accepted = []
-    for audience in audiences:
-        bare = audience.rstrip("/")
-        accepted += [bare, bare + "/"]
-    return accepted
 
 
 def _description(exc: jwt.PyJWTError) -> str:

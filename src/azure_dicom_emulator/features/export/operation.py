@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...errors import INSTANCE_NOT_FOUND, resource_not_found
 from ...storage import exporting, operations
@@ -30,6 +29,7 @@ from .request import parse_identifier
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import ContainerClient
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 UPLOADS_IN_FLIGHT = 8
 

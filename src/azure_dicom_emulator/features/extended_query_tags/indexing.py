@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...dicom.extended_values import TagSpec, tag_value
 from ...storage import index, tag_values
 from ...storage.tag_values import TagLevel, TagValue
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 def spec_of(tag: Row) -> TagSpec:

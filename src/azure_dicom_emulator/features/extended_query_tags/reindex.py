@@ -9,9 +9,9 @@ recorded as errors; when done, each tag is ready, with searching disabled if it 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...dicom.extended_values import tag_value
 from ...storage import operations, reindexing, tag_values
@@ -19,6 +19,9 @@ from ...storage.tag_values import TagStatus, TagValue
 from ..operations import LostOwnership
 from ..services import Services
 from .indexing import IndexedInstance, owner_of, spec_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def run_batch(services: Services, operation: Row, owner: str) -> bool:

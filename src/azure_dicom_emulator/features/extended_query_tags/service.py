@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...dicom.attribute_ids import dictionary_vrs, is_private, is_private_creator, parse_attribute_id, path_of
 from ...dicom.core_attributes import CORE_ATTRIBUTES
@@ -21,6 +21,9 @@ from ..operations import REINDEX, operation_url
 from ..scope import Scope
 from ..services import Services
 from ..timestamps import utc_text
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 MAX_TAGS = 128
 MISSING_TAGS = "The extended query tag(s) is missing."
