@@ -92,15 +92,17 @@ class StartedEmulator(DicomEmulator):
         import httpx
 
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the DICOM emulator exited: {log_path.read_text(errors='replace')}")
-            try:
-                if httpx.get(f"{self.url}/health/check", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
+        # One client for every try: a new one per try would load TLS certificates each time, taking CPU from the server.
+        with httpx.Client(timeout=2) as http:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"the DICOM emulator exited: {log_path.read_text(errors='replace')}")
+                try:
+                    if http.get(f"{self.url}/health/check").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.01)
         self.stop()
         raise RuntimeError(f"the DICOM emulator did not become ready: {log_path.read_text(errors='replace')}")
 

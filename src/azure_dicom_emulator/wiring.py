@@ -24,16 +24,18 @@ IO_THREADS = 4
 def build_services(settings: Settings) -> Services:
     """Opens the database and blob store named by ``settings`` and creates the CPU worker pools.
 
-    Two pools of ``settings.effective_cpu_workers`` processes each: ``cpu_pool`` for the store
-    path's parsing and frame indexing, whose workers leave out the pixel libraries
-    (``runtime.pixel_library_exclusion``), and ``pixel_pool`` for decoding, transcoding and
-    rendering, whose workers start with the first such job and keep freed memory for the next
-    one (``runtime.allocator``). With no CPU workers, one thread pool does both.
+    Two pools of ``settings.effective_cpu_workers`` processes each, whose workers start with their first
+    job: ``cpu_pool`` for the store path's parsing and frame indexing, whose workers leave out the pixel
+    libraries (``runtime.pixel_library_exclusion``) and whose jobs run in threads here until they are
+    ready, and ``pixel_pool`` for decoding, transcoding and rendering, whose workers keep freed memory
+    for the next job (``runtime.allocator``). With no CPU workers, one thread pool does both.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     workers = settings.effective_cpu_workers
     if workers > 0:
-        pool: Executor = ProcessPool(workers, initializer=store_worker.prepare)
+        # This process can run the parsing jobs itself: it does while the workers start.
+        stand_in = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cpu-stand-in")
+        pool: Executor = ProcessPool(workers, initializer=store_worker.prepare, stand_in=stand_in)
         pixel_pool: Executor = ProcessPool(workers, initializer=allocator.keep_freed_memory)
     else:
         pool = pixel_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")

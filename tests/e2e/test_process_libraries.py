@@ -3,6 +3,7 @@ server starts none of them."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -59,7 +60,7 @@ def test_storing_and_serving_load_no_pixel_library_and_rendering_does_elsewhere(
         server.stop()
 
 
-def test_an_idle_server_is_one_process_until_the_first_upload_starts_its_workers(tmp_path):
+def test_an_idle_server_is_one_process_and_its_first_upload_starts_the_workers(tmp_path):
     server = Server(tmp_path / "data").start()
     try:
         assert process_tree(server.process.pid) == [server.process.pid]
@@ -67,6 +68,9 @@ def test_an_idle_server_is_one_process_until_the_first_upload_starts_its_workers
         with httpx.Client(base_url=server.url, timeout=60) as http:
             stored = http.post("/v2/studies", content=to_bytes(ds), headers={"Content-Type": "application/dicom"})
             assert stored.status_code == 200
+        deadline = time.monotonic() + 30
+        while len(process_tree(server.process.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert len(process_tree(server.process.pid)) >= 3  # the forkserver and the parsing workers joined it
     finally:
         server.stop()

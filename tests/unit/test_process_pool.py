@@ -134,3 +134,15 @@ async def test_a_pool_starts_its_workers_with_its_first_job() -> None:
         assert await asyncio.gather(*(_run(pool, add, n, 1) for n in range(4))) == [1, 2, 3, 4]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def test_jobs_before_the_workers_are_ready_run_in_the_stand_in_and_later_ones_in_a_worker() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ProcessPool(1, stand_in=ThreadPoolExecutor(max_workers=1))
+    try:
+        assert await _run(pool, own_pid) == os.getpid()  # the workers were still starting
+        await pool.start()
+        assert await _run(pool, own_pid) != os.getpid()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -114,14 +114,20 @@ class ProcessPool(Executor):
 
     The workers start with :meth:`start` or else with the first job; jobs must then be submitted on
     that loop's thread. Results and exceptions come back as the worker's function returned or
-    raised them. ``initializer`` runs once in each new worker, before its first job.
+    raised them. ``initializer`` runs once in each new worker, before its first job. Jobs submitted
+    before every worker is ready go to ``stand_in`` when one is given (threads of this process, for
+    jobs it can run itself), so the first ones do not wait for the workers to start.
     """
 
-    def __init__(self, size: int, initializer: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, size: int, initializer: Callable[[], None] | None = None, stand_in: Executor | None = None
+    ) -> None:
         if size < 1:
             raise ValueError("A process pool needs at least one worker.")
         self.size = size
         self.initializer = initializer
+        self.stand_in = stand_in
+        self._ready = False
         self._context = multiprocessing.get_context("forkserver")
         self._jobs: asyncio.Queue[_Job] | None = None
         self._workers: list[_Worker] = []
@@ -149,6 +155,7 @@ class ProcessPool(Executor):
         for worker in self._workers:
             self._tasks.append(asyncio.ensure_future(self._feed(worker)))
             self._tasks.append(asyncio.ensure_future(self._collect(worker)))
+        self._ready = True
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
         """Queues ``fn(*args)`` for the next free worker; the future holds its result."""
@@ -160,6 +167,8 @@ class ProcessPool(Executor):
             self._begin()
         elif threading.get_ident() != self._loop_thread:
             raise RuntimeError("Jobs are submitted on the event loop that started the pool.")
+        if not self._ready and self.stand_in is not None:
+            return self.stand_in.submit(fn, *args)
         future: Future = Future()
         self._jobs.put_nowait(_Job(future, pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)))
         return future
@@ -170,6 +179,8 @@ class ProcessPool(Executor):
         Jobs already sent to a worker fail with WorkerDied.
         """
         self._closed = True
+        if self.stand_in is not None:
+            self.stand_in.shutdown(wait=False, cancel_futures=cancel_futures)
         if self._starting is not None:
             self._starting.cancel()
         for task in self._tasks:

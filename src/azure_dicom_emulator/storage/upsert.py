@@ -36,7 +36,8 @@ def coalescing_upsert(
     does not give as NULL. Every value is bound by its column name at execution (see :func:`bound`).
     Built once per shape: composing the statement costs more than running it.
     """
-    statement = _insert(dialect)(table).values({name: bindparam(f"v_{name}") for name in (*conflict, *inserted, *names)})
+    columns = (*conflict, *inserted, *names)
+    statement = _insert(dialect)(table).values({name: bindparam(f"v_{name}") for name in columns})
     update = {name: func.coalesce(statement.excluded[name], table.c[name]) for name in names}
     return statement.on_conflict_do_update(
         index_elements=list(conflict), set_=update or {conflict[-1]: statement.excluded[conflict[-1]]}
