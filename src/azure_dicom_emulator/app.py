@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = build_services(settings)
         await services.db.migrate()
+        pixel_workers = asyncio.ensure_future(services.start_pixel_workers_for_stored_instances())
         await sweep_orphans(services)
         await services.events.start(services.db)
         if settings.faults:
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         runner = OperationRunner(services)
         runner.start()
         app.state.operation_runner = runner
+        await pixel_workers
         settle_garbage_collector()
         try:
             yield

@@ -10,9 +10,9 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 
 from .features import export, extended_query_tags, operations, update
 from .features.events.dispatcher import Dispatcher
+from .features.retrieve import pixel_worker
 from .features.services import Services
 from .features.store import worker as store_worker
-from .runtime import allocator
 from .runtime.process_pool import ProcessPool
 from .settings import Settings
 from .storage.blobs import FileBlobStore
@@ -36,7 +36,7 @@ def build_services(settings: Settings) -> Services:
         # This process can run the parsing jobs itself: it does while the workers start.
         stand_in = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cpu-stand-in")
         pool: Executor = ProcessPool(workers, initializer=store_worker.prepare, stand_in=stand_in)
-        pixel_pool: Executor = ProcessPool(workers, initializer=allocator.keep_freed_memory)
+        pixel_pool: Executor = ProcessPool(workers, initializer=pixel_worker.prepare)
     else:
         pool = pixel_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")
     return Services(

@@ -74,3 +74,20 @@ def test_an_idle_server_is_one_process_and_its_first_upload_starts_the_workers(t
         assert len(process_tree(server.process.pid)) >= 3  # the forkserver and the parsing workers joined it
     finally:
         server.stop()
+
+
+def test_a_server_restarted_on_stored_instances_is_ready_with_its_pixel_workers_loaded(tmp_path):
+    """So the first rendered image after start-up does not wait for numpy, Pillow and the codecs to load."""
+    server = Server(tmp_path / "data").start()
+    try:
+        ds = make_dataset()
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            stored = http.post("/v2/studies", content=to_bytes(ds), headers={"Content-Type": "application/dicom"})
+            assert stored.status_code == 200
+    finally:
+        server.stop()
+    restarted = Server(tmp_path / "data").start()
+    try:
+        assert with_pixel_libraries(restarted.process.pid)
+    finally:
+        restarted.stop()

@@ -12,6 +12,7 @@ is replaced; the jobs it had not started go to its replacement.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import pickle
 import signal
@@ -24,6 +25,8 @@ from concurrent.futures import Executor, Future
 from typing import Any
 
 _LENGTH = struct.Struct("!Q")
+_READY = _LENGTH.pack(0)
+"""What a worker sends once its initializer has run, before it takes its first job."""
 _JOBS_PER_WORKER = 2
 """Jobs sent to a worker at once: the one it runs and the next."""
 _RESTART_DELAY_S = 0.1
@@ -73,6 +76,7 @@ def _serve(sock: socket.socket, initializer: Callable[[], None] | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if initializer is not None:
         initializer()
+    sock.sendall(_READY)
     with sock:
         while (call := _receive(sock)) is not None:
             answer = _answer(call)
@@ -137,7 +141,8 @@ class ProcessPool(Executor):
         self._closed = False
 
     async def start(self) -> None:
-        """Starts every worker, so that the first jobs do not wait for them."""
+        """Starts every worker and waits until each has run its initializer, so that the first jobs do not
+        wait for them."""
         if self._loop_thread is None:
             self._begin()
         await self._starting
@@ -205,6 +210,9 @@ class ProcessPool(Executor):
             theirs.close()
         worker.process = process
         worker.reader, worker.writer = await asyncio.open_connection(sock=ours)
+        # A worker that dies while it starts closes the socket: the collector sees that and replaces it.
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            await worker.reader.readexactly(len(_READY))
         for job in worker.sent:
             worker.writer.write(job.frame())
         worker.connected.set()

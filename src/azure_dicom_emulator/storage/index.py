@@ -363,3 +363,8 @@ async def blob_keys_page(conn: AsyncConnection, after: int, limit: int) -> list[
         .limit(limit)
     )
     return list(await conn.execute(statement))
+
+
+async def holds_instances(conn: AsyncConnection) -> bool:
+    """Whether the index holds any instance, in any partition."""
+    return (await conn.execute(select(instance.c.instance_key).limit(1))).first() is not None
