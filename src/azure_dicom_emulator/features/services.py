@@ -33,20 +33,16 @@ class Services:
     operations_wake: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when this process creates an operation, so its runner starts it without waiting for a poll."""
 
-    pixel_workers_starting: asyncio.Future | None = None
-
     async def start_pixel_workers_for_stored_instances(self) -> None:
         """Starts the pixel workers now when the index holds instances to render, so that the first rendered
-        image after start-up does not wait for them; an empty server starts them with its first upload."""
+        image after start-up does not wait for them; an empty server starts them with its first pixel job,
+        so that a server that only stores and serves stored bytes never holds them."""
+        if not isinstance(self.pixel_pool, ProcessPool):
+            return
         async with self.db.read() as conn:
-            if await index.holds_instances(conn):
-                self.warm_pixel_workers()
-                await self.pixel_workers_starting
-
-    def warm_pixel_workers(self) -> None:
-        """Starts the pixel workers in the background, once (the server holds instances that may be rendered)."""
-        if self.pixel_workers_starting is None and isinstance(self.pixel_pool, ProcessPool):
-            self.pixel_workers_starting = asyncio.ensure_future(self.pixel_pool.start())
+            holds_instances = await index.holds_instances(conn)
+        if holds_instances:
+            await self.pixel_pool.start()
 
     async def close(self) -> None:
         """Stops event delivery and the worker pools, and closes the database."""

@@ -54,8 +54,6 @@ async def store(
         stored, failed = await commit_uploads(services, scope, uploads, upsert)
     finally:
         services.blobs.discard_staged(upload.staged for upload in uploads)
-    if stored:
-        services.warm_pixel_workers()
     if not stored:
         status = 409
     elif failed or (scope.api_version >= 2 and any(item.warning_reason is not None for item in stored)):
