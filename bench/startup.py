@@ -29,7 +29,6 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
 from azure_dicom_emulator.pytest_plugin import StartedEmulator  # noqa: E402
 from harness.loopback import free_port  # noqa: E402
@@ -99,7 +98,7 @@ def group_rss_mb(pid: int) -> float:
 
 def store_instances(url: str, count: int) -> None:
     """Stores ``count`` small generated instances, STORE_BATCH per request."""
-    from support.factories import make_dataset, multipart, to_bytes
+    from harness.factories import make_dataset, multipart, to_bytes
 
     headers = {"Content-Type": 'multipart/related; type="application/dicom"; boundary=test-boundary'}
     with httpx.Client(base_url=url, timeout=600) as client:

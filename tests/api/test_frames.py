@@ -10,7 +10,8 @@ import pytest
 from pydicom.encaps import encapsulate, get_frame
 from pydicom.uid import JPEGBaseline8Bit, generate_uid
 
-from ..support.factories import make_dataset, multipart, to_bytes
+from harness.factories import make_dataset, multipart, to_bytes
+
 from ..support.jpeg_2000 import decomposition_levels
 from ..support.pixel_samples import GENERATED, expected_frames, pixel_frames, read, sample_bytes
 from .test_retrieve import STOW, instance_path, parse_multipart

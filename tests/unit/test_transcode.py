@@ -25,8 +25,8 @@ from azure_dicom_emulator.dicom.transcode import (
     transcode,
     transcode_frame,
 )
+from harness.factories import make_dataset, to_bytes
 
-from ..support.factories import make_dataset, to_bytes
 from ..support.jpeg_2000 import (
     COD_MCT,
     COD_TRANSFORM,
