@@ -20,15 +20,15 @@ sys.path.insert(0, str(REPO))
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from tests.support.fuzz_cases import (  # noqa: E402
-    Ledger,
+from harness.fuzz_cases import (  # noqa: E402
     change_feed_requests,
     json_requests,
     read_requests,
     search_requests,
     stow_requests,
 )
-from tests.support.server import Server  # noqa: E402
+from harness.fuzz_oracle import Ledger  # noqa: E402
+from harness.server import Server  # noqa: E402
 
 # How the cases are shared out: uploads, reads, and searches with JSON bodies and change feed requests.
 SHARES = {"uploads": 0.4, "reads": 0.35, "others": 0.25}

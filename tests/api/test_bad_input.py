@@ -11,9 +11,9 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
 from sqlalchemy import func, select
 
 from azure_dicom_emulator.storage.schema import change_feed, instance, series, study
+from harness.factories import make_dataset, multipart, to_bytes, with_meta_transfer_syntax
 
 from ..support.app import running_app
-from ..support.factories import make_dataset, multipart, to_bytes, with_meta_transfer_syntax
 
 DICOM_JSON = "application/dicom+json"
 BOUNDARY = "test-boundary"

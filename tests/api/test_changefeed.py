@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from harness.factories import make_dataset, multipart, to_bytes
+
 from ..support.app import running_app
-from ..support.factories import make_dataset, multipart, to_bytes
 
 STOW = {
     "Accept": "application/dicom+json",

@@ -11,9 +11,10 @@ import pytest
 from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent
 
+from harness.factories import make_dataset, multipart, to_bytes
+
 from ..support.app import running_app
 from ..support.events import Receiver, sequence_numbers
-from ..support.factories import make_dataset, multipart, to_bytes
 
 STOW = {
     "Accept": "application/dicom+json",

@@ -24,11 +24,11 @@ from azure_dicom_emulator.storage import operations
 from azure_dicom_emulator.storage.azure_blob_client import container_from_connection_string
 from azure_dicom_emulator.storage.schema import operation
 from harness.azurite import AZURITE_KEY, new_container
+from harness.factories import make_dataset, multipart, to_bytes
 from harness.loopback import free_port
 
 from ..conftest import OTHER_ACCOUNT
 from ..support.app import running_app
-from ..support.factories import make_dataset, multipart, to_bytes
 
 STOW = {
     "Accept": "application/dicom+json",

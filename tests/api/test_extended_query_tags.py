@@ -21,9 +21,9 @@ from azure_dicom_emulator.storage.schema import (
     operation,
     person_name_word,
 )
+from harness.factories import make_dataset, multipart, to_bytes
 
 from ..support.app import running_app
-from ..support.factories import make_dataset, multipart, to_bytes
 
 DICOM_JSON = "application/dicom+json"
 STOW = {"Accept": DICOM_JSON, "Content-Type": 'multipart/related; type="application/dicom"; boundary=test-boundary'}

@@ -7,10 +7,12 @@ import io
 import numpy as np
 import pydicom
 import pytest
-from pydicom.encaps import encapsulate
+from pydicom.encaps import encapsulate, get_frame
 from pydicom.uid import JPEGBaseline8Bit, generate_uid
 
-from ..support.factories import make_dataset, multipart, to_bytes
+from harness.factories import make_dataset, multipart, to_bytes
+
+from ..support.jpeg_2000 import decomposition_levels
 from ..support.pixel_samples import GENERATED, expected_frames, pixel_frames, read, sample_bytes
 from .test_retrieve import STOW, instance_path, parse_multipart
 
@@ -120,6 +122,7 @@ async def test_frames_as_jpeg_2000(client):
     assert {ct for ct, _ in parts} == {f"image/jp2; transfer-syntax={JPEG_2000_LOSSLESS}"}
     for (_, codestream), pixels in zip(parts, pixel_frames(ds), strict=True):
         assert codestream.startswith(b"\xff\x4f\xff\x51")
+        assert decomposition_levels(codestream) == 5  # log2 of 32, the smaller side
         decoded = read(_jpeg_2000_file(ds, codestream)).pixel_array
         assert np.array_equal(decoded, pixels)
 
@@ -130,12 +133,16 @@ async def test_an_8_by_9_16_bit_frame_and_its_instance_transcode_to_jpeg_2000_lo
     assert response.status_code == 200, response.text
     ((content_type, codestream),) = parse_multipart(response)
     assert content_type == f"image/jp2; transfer-syntax={JPEG_2000_LOSSLESS}"
+    assert decomposition_levels(codestream) == 3  # floor(log2(8))
     assert np.array_equal(read(_jpeg_2000_file(ds, codestream)).pixel_array, pixel_frames(ds)[1])
     response = await client.get(
         instance_path(ds), headers={"Accept": f"application/dicom; transfer-syntax={JPEG_2000_LOSSLESS}"}
     )
     assert response.status_code == 200, response.text
-    assert np.array_equal(pydicom.dcmread(io.BytesIO(response.content)).pixel_array, ds.pixel_array)
+    transcoded = pydicom.dcmread(io.BytesIO(response.content))
+    for index in range(2):
+        assert decomposition_levels(get_frame(transcoded.PixelData, index, number_of_frames=2)) == 3
+    assert np.array_equal(transcoded.pixel_array, ds.pixel_array)
 
 
 def _jpeg_2000_file(ds, codestream: bytes) -> bytes:

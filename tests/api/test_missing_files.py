@@ -8,8 +8,9 @@ import logging
 import pytest
 import pytest_asyncio
 
+from harness.factories import make_dataset, multipart, to_bytes
+
 from ..support.app import running_app
-from ..support.factories import make_dataset, multipart, to_bytes
 from .test_retrieve import STOW, instance_path
 
 INSTANCE_GONE = "The specified instance cannot be found."

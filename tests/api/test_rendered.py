@@ -10,8 +10,9 @@ from PIL import Image
 from pydicom.pixels import apply_color_lut
 from pydicom.uid import generate_uid
 
+from harness.factories import make_dataset, to_bytes
+
 from ..support.app import running_app
-from ..support.factories import make_dataset, to_bytes
 from ..support.pixel_samples import sample_bytes
 from .test_frames import corrupted_jpeg, multiframe, put
 from .test_retrieve import instance_path

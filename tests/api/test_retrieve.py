@@ -9,7 +9,7 @@ import pydicom
 import pytest
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian, generate_uid
 
-from ..support.factories import make_dataset, multipart, to_bytes
+from harness.factories import make_dataset, multipart, to_bytes
 
 DICOM_JSON = "application/dicom+json"
 STOW = {

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from pydicom.uid import generate_uid
 
-from ..support.factories import make_dataset, multipart, to_bytes
+from harness.factories import make_dataset, multipart, to_bytes
 
 DICOM_JSON = "application/dicom+json"
 STOW = {"Accept": DICOM_JSON, "Content-Type": 'multipart/related; type="application/dicom"; boundary=test-boundary'}

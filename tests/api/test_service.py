@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydicom.uid import generate_uid
 
-from ..support.factories import make_dataset, multipart, to_bytes
+from harness.factories import make_dataset, multipart, to_bytes
 
 DICOM_JSON = "application/dicom+json"
 STOW = {

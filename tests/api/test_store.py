@@ -7,7 +7,7 @@ import json
 import pytest
 from pydicom.uid import ImplicitVRLittleEndian, generate_uid
 
-from ..support.factories import make_dataset, multipart, to_bytes
+from harness.factories import make_dataset, multipart, to_bytes
 
 DICOM_JSON = "application/dicom+json"
 MULTIPART = 'multipart/related; type="application/dicom"; boundary=test-boundary'

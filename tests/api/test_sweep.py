@@ -13,9 +13,9 @@ from azure_dicom_emulator.features.store.sweep import GRACE_SECONDS
 from azure_dicom_emulator.storage import index
 from azure_dicom_emulator.storage.blobs import FileBlobStore, instance_key
 from azure_dicom_emulator.storage.schema import change_feed, instance, series, study
+from harness.factories import make_dataset, multipart, to_bytes
 
 from ..support.app import running_app
-from ..support.factories import make_dataset, multipart, to_bytes
 
 DICOM_JSON = "application/dicom+json"
 STOW = {"Accept": DICOM_JSON, "Content-Type": 'multipart/related; type="application/dicom"; boundary=test-boundary'}

@@ -11,9 +11,9 @@ from pydicom.uid import generate_uid
 from azure_dicom_emulator.dicom.element_update import IMPLEMENTATION_CLASS_UID
 from azure_dicom_emulator.features.store.sweep import sweep_orphans
 from azure_dicom_emulator.storage import index
+from harness.factories import make_dataset
 
 from ..support.app import running_app
-from ..support.factories import make_dataset
 from ..support.updates import ACCEPT, ORIGINAL, finished, instance_path, name_change, start_update, store, update
 
 DICOM_ANY = {"Accept": "application/dicom; transfer-syntax=*"}

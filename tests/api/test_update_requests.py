@@ -11,9 +11,9 @@ from pydicom.uid import generate_uid
 from sqlalchemy import func, select
 
 from azure_dicom_emulator.storage.schema import operation
+from harness.factories import make_dataset
 
 from ..support.app import running_app
-from ..support.factories import make_dataset
 from ..support.updates import DICOM_JSON, name_change, start_update, store
 
 SYNTAX = "The syntax of the request body is invalid."

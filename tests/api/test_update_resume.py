@@ -13,9 +13,9 @@ from pydicom.uid import generate_uid
 from azure_dicom_emulator.features.operations import LostOwnership, holding_lease
 from azure_dicom_emulator.features.update import operation as update_operation
 from azure_dicom_emulator.storage import operations
+from harness.factories import make_dataset
 
 from ..support.app import running_app
-from ..support.factories import make_dataset
 from ..support.updates import finished, instance_path, name_change, start_update, store
 
 DICOM_ANY = {"Accept": "application/dicom; transfer-syntax=*"}

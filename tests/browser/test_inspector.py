@@ -13,9 +13,10 @@ import pytest
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
+from harness.factories import multipart
+from harness.server import Server
+
 from ..support.chromium import CHROMEDRIVER, CHROMIUM, headless_chromium
-from ..support.factories import multipart
-from ..support.server import Server
 
 pytestmark = pytest.mark.browser
 

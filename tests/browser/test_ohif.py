@@ -26,11 +26,11 @@ import pytest
 from PIL import Image
 from pydicom.uid import generate_uid
 
+from harness.factories import make_dataset, multipart, to_bytes
 from harness.loopback import free_port
+from harness.server import Server
 
 from ..support.chromium import CHROMEDRIVER, CHROMIUM, headless_chromium
-from ..support.factories import make_dataset, multipart, to_bytes
-from ..support.server import Server
 
 pytestmark = pytest.mark.browser
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness.server import Server
+
 from ..support.postgres import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
-from ..support.server import Server
 
 pytestmark = pytest.mark.e2e
 

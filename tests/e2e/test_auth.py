@@ -15,11 +15,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from pydicom.uid import generate_uid
 
+from harness.factories import make_dataset, to_bytes
+from harness.server import Server
+
 from ..support.events import wait_until
-from ..support.factories import make_dataset, to_bytes
 from ..support.identity_provider import AUDIENCE, IdentityProvider, new_key
 from ..support.postgres import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
-from ..support.server import Server
 
 pytestmark = pytest.mark.e2e
 

@@ -11,9 +11,10 @@ from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from dicomweb_client import DICOMwebClient
 from pydicom.uid import generate_uid
 
-from ..support.factories import make_dataset, to_bytes
+from harness.factories import make_dataset, to_bytes
+from harness.server import Server, emulator_executable
+
 from ..support.identity_provider import AUDIENCE
-from ..support.server import Server, emulator_executable
 
 pytestmark = pytest.mark.e2e
 

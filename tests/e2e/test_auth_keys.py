@@ -6,8 +6,9 @@ import httpx
 import pytest
 from pydicom.uid import generate_uid
 
+from harness.server import Server
+
 from ..support.identity_provider import TENANT, IdentityProvider, new_key
-from ..support.server import Server
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from harness.big_instance import FRAME_BYTES, frame_bytes, write_big_instance
+from harness.server import Server
 
-from ..support.server import Server
 from .test_process_libraries import process_tree
 
 FRAMES = 400  # 200 MB

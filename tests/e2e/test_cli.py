@@ -45,7 +45,7 @@ def test_several_workers_share_one_sqlite_index(tmp_path):
     """Two server processes start together (migrations serialized) and see each other's writes."""
     from pydicom.uid import generate_uid
 
-    from ..support.factories import make_dataset, to_bytes
+    from harness.factories import make_dataset, to_bytes
 
     port = free_port()
     env = {**os.environ, "DICOM_EMULATOR_PORT": str(port), "DICOM_EMULATOR_DATA_DIR": str(tmp_path / "data")}

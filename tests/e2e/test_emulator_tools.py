@@ -9,9 +9,10 @@ import time
 import httpx
 from pydicom.uid import generate_uid
 
+from harness.factories import make_dataset, multipart, to_bytes
+from harness.server import Server
+
 from ..support.events import Receiver, sequence_numbers, wait_until
-from ..support.factories import make_dataset, multipart, to_bytes
-from ..support.server import Server
 
 STOW = {
     "Accept": "application/dicom+json",

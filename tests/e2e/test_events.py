@@ -13,10 +13,10 @@ from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent
 
 from harness.azurite import Azurite, QueueReader, azurite_unavailable_reason
+from harness.factories import make_dataset, multipart, to_bytes
+from harness.server import Server, emulator_executable
 
 from ..support.events import Receiver, sequence_numbers, wait_until
-from ..support.factories import make_dataset, multipart, to_bytes
-from ..support.server import Server, emulator_executable
 
 STOW = {
     "Accept": "application/dicom+json",

@@ -15,9 +15,8 @@ from dicomweb_client import DICOMwebClient
 from pydicom.uid import generate_uid
 
 from harness.azurite import new_container
-
-from ..support.factories import make_dataset
-from ..support.server import Server
+from harness.factories import make_dataset
+from harness.server import Server
 
 
 def wait_for_end(server, href: str) -> dict:

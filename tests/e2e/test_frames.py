@@ -7,10 +7,15 @@ import io
 
 import httpx
 import numpy as np
+import pydicom
 import pytest
 from dicomweb_client import DICOMwebClient
 from PIL import Image
+from pydicom.encaps import encapsulate, get_frame
 
+from harness.factories import make_dataset, to_bytes
+
+from ..support.jpeg_2000 import decomposition_levels
 from ..support.pixel_samples import GENERATED, PIXEL_SAMPLES, expected_frames, pixel_frames, read, sample_bytes
 from .test_roundtrip import _with_required_attributes
 
@@ -111,3 +116,28 @@ def test_dicomweb_client_reads_frames_and_rendered_images(server):
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, media_types=("image/png",)
     )
     assert np.asarray(Image.open(io.BytesIO(image))).shape == (ds.Rows, ds.Columns)
+
+
+def test_an_8_by_9_16_bit_image_as_jpeg_2000_frames_and_instance_carries_three_decomposition_levels(server):
+    source = make_dataset(rows=8, columns=9, NumberOfFrames=2)
+    source.PixelData = (np.arange(2 * 8 * 9, dtype=np.int64) * 4099 % 65536).astype("<u2").tobytes()
+    status, path = store(server, to_bytes(source))
+    assert status == 200
+    jpeg_2000 = "1.2.840.10008.1.2.4.90"
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        frames = http.get(path + "/frames/1,2", headers={"Accept": 'multipart/related; type="image/jp2"'})
+        instance = http.get(path, headers={"Accept": f"application/dicom; transfer-syntax={jpeg_2000}"})
+    assert frames.status_code == 200, frames.text
+    parts = split_multipart(frames)
+    assert {content_type for content_type, _ in parts} == {f"image/jp2; transfer-syntax={jpeg_2000}"}
+    assert instance.status_code == 200, instance.text
+    transcoded = pydicom.dcmread(io.BytesIO(instance.content))
+    assert transcoded.file_meta.TransferSyntaxUID == jpeg_2000
+    assert np.array_equal(transcoded.pixel_array, source.pixel_array)
+    for index, (_, codestream) in enumerate(parts):
+        assert decomposition_levels(codestream) == 3  # floor(log2(8))
+        assert decomposition_levels(get_frame(transcoded.PixelData, index, number_of_frames=2)) == 3
+        single = make_dataset(rows=8, columns=9, transfer_syntax=jpeg_2000)
+        single.PixelData = encapsulate([codestream])
+        single["PixelData"].VR = "OB"
+        assert np.array_equal(read(to_bytes(single)).pixel_array, source.pixel_array[index])

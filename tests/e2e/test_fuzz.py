@@ -8,16 +8,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ..support.fuzz_cases import (
-    Ledger,
+from harness.fuzz_cases import (
     change_feed_requests,
     json_requests,
     read_requests,
     search_requests,
     stow_requests,
 )
+from harness.fuzz_oracle import Ledger
+from harness.server import Server
+
 from ..support.postgres import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
-from ..support.server import Server
 
 FUZZ_SETTINGS = settings(
     deadline=None,

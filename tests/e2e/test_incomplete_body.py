@@ -8,7 +8,7 @@ import socket
 import httpx
 import pytest
 
-from ..support.factories import make_dataset, multipart, to_bytes
+from harness.factories import make_dataset, multipart, to_bytes
 
 DICOM_JSON = "application/dicom+json"
 CONTENT_TYPE = 'multipart/related; type="application/dicom"; boundary=test-boundary'

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from ..support.factories import make_dataset, to_bytes
-from ..support.server import Server
+from harness.factories import make_dataset, to_bytes
+from harness.server import Server
 
 PIXEL_LIBRARIES = ("/numpy/", "/PIL/", "/_libjpeg", "/_openjpeg")
 

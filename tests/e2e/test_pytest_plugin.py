@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from ..support.server import Server
+from harness.server import Server
 
 PROJECT_TESTS = """
 import httpx

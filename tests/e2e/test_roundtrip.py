@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian, generate_uid
 
-from ..support.factories import make_dataset, to_bytes
+from harness.factories import make_dataset, to_bytes
 
 SAMPLE_DIR = os.path.dirname(get_testdata_file("CT_small.dcm"))
 

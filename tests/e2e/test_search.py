@@ -16,9 +16,10 @@ import pytest
 from dicomweb_client import DICOMwebClient
 from pydicom.uid import generate_uid
 
-from ..support.factories import make_dataset, multipart, to_bytes
+from harness.factories import make_dataset, multipart, to_bytes
+from harness.server import Server
+
 from ..support.postgres import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
-from ..support.server import Server
 
 DICOM_JSON = "application/dicom+json"
 STOW = {"Accept": DICOM_JSON, "Content-Type": 'multipart/related; type="application/dicom"; boundary=test-boundary'}

@@ -14,9 +14,10 @@ from dicomweb_client import DICOMwebClient
 from pydicom.filebase import DicomBytesIO
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 
+from harness.factories import make_dataset, multipart, to_bytes
+from harness.server import Server
+
 from ..support.events import wait_until
-from ..support.factories import make_dataset, multipart, to_bytes
-from ..support.server import Server
 from ..support.updates import ACCEPT, DICOM_JSON, ORIGINAL, instance_path, name_change
 
 STOW = {"Accept": DICOM_JSON, "Content-Type": 'multipart/related; type="application/dicom"; boundary=test-boundary'}

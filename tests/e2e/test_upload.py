@@ -13,8 +13,8 @@ import pytest
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from ..support.factories import make_dataset, to_bytes
-from ..support.server import Server, emulator_executable
+from harness.factories import make_dataset, to_bytes
+from harness.server import Server, emulator_executable
 
 SAMPLES = ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm"]
 INVALID_UID_REASON = "43264"  # 0xA900: the instance failed validation

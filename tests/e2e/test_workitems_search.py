@@ -11,10 +11,10 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from harness.server import Server
 from harness.workitems import DICOM_JSON, HEADERS, assert_annex_f, body, code, state_change, workitem
 
 from ..support.postgres import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
-from ..support.server import Server
 
 ACCEPT = {"Accept": DICOM_JSON}
 KEYWORD_HINT = (

@@ -6,9 +6,9 @@ from sqlalchemy import select
 
 from azure_dicom_emulator.storage.index import ChangeAction
 from azure_dicom_emulator.storage.schema import change_feed
+from harness.factories import make_dataset, multipart, to_bytes
 
 from ..support.app import running_app
-from ..support.factories import make_dataset, multipart, to_bytes
 
 STOW = {
     "Accept": "application/dicom+json",

@@ -1,1 +1,1 @@
-"""Helpers the tests share: datasets, pixel samples, the app in-process, the real server, PostgreSQL, events."""
+"""Helpers the tests share: pixel samples, JPEG 2000 codestream headers, the app in-process, PostgreSQL, events."""

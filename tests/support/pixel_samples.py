@@ -21,7 +21,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from .factories import make_dataset, to_bytes
+from harness.factories import make_dataset, to_bytes
 
 SAMPLES_DIR = os.path.dirname(pydicom.data.get_testdata_file("CT_small.dcm"))
 

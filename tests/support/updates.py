@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .factories import multipart, to_bytes
+from harness.factories import multipart, to_bytes
 
 DICOM_JSON = "application/dicom+json"
 STOW = {"Accept": DICOM_JSON, "Content-Type": 'multipart/related; type="application/dicom"; boundary=test-boundary'}

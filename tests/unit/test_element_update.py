@@ -25,8 +25,8 @@ from azure_dicom_emulator.dicom.element_update import (
 from azure_dicom_emulator.dicom.frames import FrameIndex
 from azure_dicom_emulator.dicom.metadata_update import top_level_entries, with_entries
 from azure_dicom_emulator.dicom.part10 import HEAD_LENGTH, element_spans
+from harness.factories import make_dataset, to_bytes
 
-from ..support.factories import make_dataset, to_bytes
 from ..support.pixel_samples import GENERATED, PIXEL_SAMPLES, expected_frames, read, sample_bytes
 
 NEW_NAME = {"00100010": {"vr": "PN", "Value": [{"Alphabetic": "New^Name"}]}}

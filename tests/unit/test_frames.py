@@ -13,8 +13,8 @@ from azure_dicom_emulator.dicom.frame_location import frame_index_of
 from azure_dicom_emulator.dicom.frames import FrameIndex, header_of, read_frame, repack_bits
 from azure_dicom_emulator.dicom.part10 import file_view, read_header
 from azure_dicom_emulator.storage.blobs import RangeReader
+from harness.factories import make_dataset, to_bytes
 
-from ..support.factories import make_dataset, to_bytes
 from ..support.pixel_samples import GENERATED, PIXEL_SAMPLES, expected_frames, frame_count, read, sample_bytes
 
 # Files whose frames pydicom itself cannot tell apart or read.

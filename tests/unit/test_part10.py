@@ -26,8 +26,7 @@ from azure_dicom_emulator.dicom.part10 import (
     read_header,
     stored_head,
 )
-
-from ..support.factories import make_dataset, to_bytes
+from harness.factories import make_dataset, to_bytes
 
 SAMPLES_DIR = os.path.dirname(pydicom.data.get_testdata_file("CT_small.dcm"))
 TRUNCATED_SAMPLES = {"MR_truncated.dcm", "rtplan_truncated.dcm"}

@@ -25,8 +25,16 @@ from azure_dicom_emulator.dicom.transcode import (
     transcode,
     transcode_frame,
 )
+from harness.factories import make_dataset, to_bytes
 
-from ..support.factories import make_dataset, to_bytes
+from ..support.jpeg_2000 import (
+    COD_MCT,
+    COD_TRANSFORM,
+    REVERSIBLE_5_3,
+    cod_segment,
+    decomposition_levels,
+    most_decompositions,
+)
 from ..support.pixel_samples import PIXEL_SAMPLES, read, sample_bytes
 
 CONVERTED_SOURCES = {ImplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian}
@@ -200,7 +208,10 @@ def test_images_of_every_size_and_depth_transcode_to_jpeg_2000_lossless_with_equ
     source = pixel_file(rows, columns, bits_stored, signed, samples, frames)
     result = read(transcode(to_bytes(source), JPEG2000Lossless))
     assert result.file_meta.TransferSyntaxUID == JPEG2000Lossless
-    assert len(pydicom.encaps.get_frame(result.PixelData, 0, number_of_frames=frames)) > 0
+    for index in range(frames):
+        codestream = pydicom.encaps.get_frame(result.PixelData, index, number_of_frames=frames)
+        if samples == 1 or bits_stored == 8:
+            assert decomposition_levels(codestream) == most_decompositions(rows, columns)
     assert np.array_equal(result.pixel_array, source.pixel_array)
 
 
@@ -215,8 +226,31 @@ def test_frames_of_every_size_and_depth_transcode_to_jpeg_2000_codestreams_with_
     second = source.PixelData[frame_length:]
     codestream = transcode_frame(source, second, ExplicitVRLittleEndian, JPEG2000Lossless)
     assert codestream[:4] == b"\xff\x4f\xff\x51"  # a JPEG 2000 codestream: SOC, SIZ
+    if samples == 1 or bits_stored == 8:
+        assert decomposition_levels(codestream) == most_decompositions(rows, columns)
     pixels, _ = decode_frame(source, codestream, JPEG2000Lossless)
     assert np.array_equal(pixels, source.pixel_array[1])
+
+
+LEVEL_SIZES = [(1, 1), (1, 7), (2, 2), (8, 9), (17, 33), (64, 64), (512, 512), (300, 1030)]
+LEVELS = {(1, 1): 0, (1, 7): 0, (2, 2): 1, (8, 9): 3, (17, 33): 4, (64, 64): 6, (512, 512): 9, (300, 1030): 8}
+
+
+@pytest.mark.parametrize(("rows", "columns"), LEVEL_SIZES)
+@pytest.mark.parametrize(
+    ("bits_stored", "signed", "samples"), [(8, False, 1), (12, True, 1), (16, False, 1), (8, False, 3)]
+)
+def test_jpeg_2000_codestreams_carry_as_many_decomposition_levels_as_the_image_allows(
+    rows, columns, bits_stored, signed, samples
+):
+    source = pixel_file(rows, columns, bits_stored, signed, samples, frames=1)
+    codestream = transcode_frame(source, source.PixelData, ExplicitVRLittleEndian, JPEG2000Lossless)
+    assert decomposition_levels(codestream) == LEVELS[rows, columns] == most_decompositions(rows, columns)
+    cod = cod_segment(codestream)
+    assert cod[COD_MCT] == 0  # no colour transform
+    assert cod[COD_TRANSFORM] == REVERSIBLE_5_3
+    pixels, _ = decode_frame(source, codestream, JPEG2000Lossless)
+    assert np.array_equal(pixels, source.pixel_array)
 
 
 def test_jpeg_2000_lossless_file_is_returned_unchanged():

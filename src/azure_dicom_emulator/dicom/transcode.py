@@ -3,8 +3,8 @@
 Sources: the uncompressed syntaxes, deflated, JPEG (baseline, extended, lossless), JPEG-LS,
 JPEG 2000 and RLE. Targets: Explicit VR Little Endian and JPEG 2000 lossless. Compressed data is
 decoded with pydicom's pixel backends (pylibjpeg and its plugins); colour is decoded to RGB. JPEG 2000
-is encoded with OpenJPEG through imagecodecs, which sets the number of wavelet decompositions from the
-image's size, so that images of any size down to one pixel are encoded.
+is encoded with OpenJPEG through Pillow, with as many wavelet decompositions as the image's size allows, so
+that images of any size down to one pixel are encoded (colour of more than 8 bits through imagecodecs).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import io
 import imagecodecs
 import numpy as np
 import pydicom
+from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels import as_pixel_options, get_decoder, pack_bits
@@ -43,6 +44,7 @@ TRANSCODABLE_SOURCES = UNCOMPRESSED_SOURCES | COMPRESSED_SOURCES
 TARGETS = frozenset({ExplicitVRLittleEndian, JPEG2000Lossless})
 _WORD_SIZES = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 _JPEG_2000_SAMPLE_BITS = (8, 16)  # BitsAllocated that JPEG 2000 lossless holds here
+_MOST_DECOMPOSITIONS = 32  # OpenJPEG's limit
 
 
 def transcode(data: bytes, target: str) -> bytes:
@@ -109,24 +111,49 @@ def to_jpeg_2000_lossless(data: bytes) -> bytes:
 
 
 def jpeg_2000_lossless_frame(pixels: np.ndarray, description: dict) -> bytes:
-    """One frame (rows x columns, samples last) as a reversible JPEG 2000 codestream of the described bit depth
-    and sign, colour samples untransformed; raises ValueError for samples JPEG 2000 does not hold here.
+    """One frame (rows x columns, samples last) as a reversible JPEG 2000 codestream, its samples' sign kept and
+    colour untransformed; raises ValueError for samples JPEG 2000 does not hold here.
 
-    The number of wavelet decompositions follows the image's smaller side (imagecodecs gives log2 of it less
-    three, from none up to OpenJPEG's default of five), so that an image of any size encodes, 1x1 included.
+    Monochrome frames and 8-bit colour carry as many wavelet decompositions as the image allows
+    (:func:`jpeg_2000_decompositions`: 1x1 none, 8x9 three, 512x512 nine), coded by OpenJPEG through Pillow
+    at the precision of their allocation (8 or 16 bits), which holds every value of a smaller Bits Stored.
+    Colour of more bits, which Pillow does not hold, is coded by OpenJPEG through imagecodecs at its Bits
+    Stored, with the decompositions imagecodecs sets (log2 of the smaller side less three, up to five).
     """
-    if int(description["bits_allocated"]) not in _JPEG_2000_SAMPLE_BITS:
-        raise ValueError(f"{description['bits_allocated']}-bit samples are not encoded as JPEG 2000.")
-    return bytes(
-        imagecodecs.jpeg2k_encode(
-            np.ascontiguousarray(pixels),
-            codecformat="J2K",
-            bitspersample=int(description["bits_stored"]),
-            reversible=True,
-            mct=False,
-            numthreads=1,
+    bits_allocated = int(description["bits_allocated"])
+    if bits_allocated not in _JPEG_2000_SAMPLE_BITS:
+        raise ValueError(f"{bits_allocated}-bit samples are not encoded as JPEG 2000.")
+    if pixels.ndim == 3 and bits_allocated != 8:
+        return bytes(
+            imagecodecs.jpeg2k_encode(
+                np.ascontiguousarray(pixels),
+                codecformat="J2K",
+                bitspersample=int(description["bits_stored"]),
+                reversible=True,
+                mct=False,
+                numthreads=1,
+            )
         )
+    signed = bool(int(description.get("pixel_representation", 0)))
+    width = bits_allocated // 8
+    samples = pixels.astype(f"<{'i' if signed else 'u'}{width}", copy=False)  # Pillow takes the bits unsigned
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(samples).view(f"<u{width}")).save(
+        out,
+        format="JPEG2000",
+        no_jp2=True,
+        num_resolutions=1 + jpeg_2000_decompositions(*pixels.shape[:2]),
+        irreversible=False,
+        mct=0,
+        signed=signed,
     )
+    return out.getvalue()
+
+
+def jpeg_2000_decompositions(rows: int, columns: int) -> int:
+    """The most wavelet decompositions an image of this size takes: each resolution keeps a sample on both
+    axes (floor(log2) of the smaller side), within OpenJPEG's limit of 32."""
+    return min(_MOST_DECOMPOSITIONS, min(rows, columns).bit_length() - 1)
 
 
 def _read(data: bytes) -> tuple[Dataset, UID]:

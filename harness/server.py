@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from harness.loopback import free_port
+from .loopback import free_port
 
 
 class Server:
