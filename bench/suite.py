@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import big_series
 import httpx
 import numpy as np
 import report
@@ -86,7 +87,11 @@ def workload_settings(args: argparse.Namespace) -> dict[str, str]:
         "Frames": f"single frames (transfer-syntax=*) of one {viewer.FRAMES}-frame 512x512 16-bit instance, "
         f"{args.retrievals} sequential requests in random order; scrolling: frame 1 of {args.scroll_instances} "
         f"instances in order over {viewer.SCROLL_CLIENTS} connections",
-        "Rendered": f"{args.retrievals} sequential image/jpeg renderings of 512x512 CT instances (default quality)",
+        "Rendered": f"{args.retrievals} sequential image/jpeg renderings of 512x512 CT instances (default quality), "
+        "through the viewer client and again through a plain httpx client",
+        "Big series": f"one series of {big_series.INSTANCES} CT instances (about 100 header elements, 16x16 pixels) "
+        f"stored {big_series.BATCH} per request; {big_series.REQUESTS} sequential requests for its metadata and for "
+        f"a QIDO-RS page of {big_series.QIDO_PAGE} of its instances, after {big_series.WARMUP} warm-up requests",
         "Viewer client": "frames and rendered images are fetched with wire.py, a lean HTTP/1.1 client (about "
         "0.1 ms of CPU per 0.5 MB frame, against 0.8 ms for Python's http.client), one persistent connection per "
         "thread",
@@ -149,6 +154,13 @@ def measure_viewer(
     figures.scroll = viewer.scroll_rate(server, scrolled)
     log(f"{server.name}: {figures.scroll.per_second:.0f} frames/s; {args.retrievals} rendered JPEGs")
     figures.rendered = viewer.rendered_latency(server, stored, args.retrievals)
+    log(f"{server.name}: {args.retrievals} rendered JPEGs through httpx")
+    figures.rendered_httpx = viewer.rendered_latency(server, stored, args.retrievals, viewer.HttpxConnection)
+    log(f"{server.name}: a series of {big_series.INSTANCES} instances")
+    series = big_series.BigSeries(tag)
+    big_series.store_series(server, series)
+    figures.series_metadata = big_series.series_metadata_latency(server, series)
+    figures.series_instances = big_series.series_instances_latency(server, series)
 
 
 def stow_phase(server: servers.Server, items: list[testdata.Instance], clients: int) -> workloads.Throughput:

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import httpx
 import multipart_body
 from PIL import Image
 from servers import Server
@@ -117,6 +118,32 @@ class Connection:
         return (time.perf_counter() - started) * 1000.0, answer
 
 
+class HttpxConnection:
+    """The same requests through a plain ``httpx.Client``, the client most Python users have."""
+
+    def __init__(self, server: Server) -> None:
+        self.client = httpx.Client(timeout=60)
+
+    def __enter__(self) -> HttpxConnection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.client.close()
+
+    def get(self, url: str, accept: str) -> httpx.Response:
+        """GET ``url``; a 200 answer."""
+        response = self.client.get(url, headers={"Accept": accept})
+        if response.status_code != 200:
+            raise WorkloadError(f"GET {url} answered {response.status_code}: {response.content[:300]!r}")
+        return response
+
+    def timed_get(self, url: str, accept: str) -> tuple[float, httpx.Response]:
+        """Like :meth:`get`, with the elapsed milliseconds first."""
+        started = time.perf_counter()
+        response = self.get(url, accept)
+        return (time.perf_counter() - started) * 1000.0, response
+
+
 def first_frame_length(answer: Answer) -> int:
     """The length of the first part's payload of a frames answer, measured without copying it."""
     start, end = multipart_body.first_part_span(
@@ -188,12 +215,13 @@ def scroll_rate(server: Server, items: list[Instance], clients: int = SCROLL_CLI
     return Rate(fetched, elapsed, clients)
 
 
-def rendered_latency(server: Server, items: list[Instance], requests: int) -> Latency:
-    """Sequential rendered JPEGs of single-frame 512x512 CT instances; a sample is decoded and measured."""
+def rendered_latency(server: Server, items: list[Instance], requests: int, connection: type = Connection) -> Latency:
+    """Sequential rendered JPEGs of single-frame 512x512 CT instances over one ``connection`` (``Connection`` or
+    ``HttpxConnection``); a sample is decoded and measured."""
     samples: list[float] = []
     verified = 0
     deadline = time.monotonic() + LATENCY_PHASE_TIMEOUT_S
-    with Connection(server) as client:
+    with connection(server) as client:
         for instance in spread(items, WARMUP_REQUESTS):
             client.get(instance_url(server, instance) + "/rendered", "image/jpeg")
         for number, instance in enumerate(spread(items, requests)):
@@ -202,7 +230,8 @@ def rendered_latency(server: Server, items: list[Instance], requests: int) -> La
             elapsed_ms, answer = client.timed_get(instance_url(server, instance) + "/rendered", "image/jpeg")
             samples.append(elapsed_ms)
             if number < VERIFY_SAMPLE:
-                size = Image.open(io.BytesIO(answer.content())).size
+                content = answer.content if isinstance(answer, httpx.Response) else answer.content()
+                size = Image.open(io.BytesIO(content)).size
                 if size != (COLUMNS, ROWS):
                     raise WorkloadError(f"a rendered image of {size} came back")
                 verified += 1
