@@ -14,6 +14,8 @@ Every server starts on a free loopback port and its own data folder. The measure
 - upload: ``azure-dicom-emulator upload`` of ``--upload-files`` CT files (whole command, start-up included)
   against the benchmark's own STOW-RS client (``workloads.stow_throughput``) sending the same files with the
   same batch size and concurrency, each to a new server, in alternating rounds;
+- the first rendered JPEG after start-up: on a data folder holding instances, right after ready; and on a new
+  server right after its first store;
 - reset: ``DELETE /emulator/data`` of a server holding ``--reset-instances`` instances.
 
 The figures go to the ``tools-results`` section of ``bench/RESULTS.md``.
@@ -168,6 +170,27 @@ def reset_items(cache: Path, files: int, count: int) -> list[testdata.Instance]:
     return items
 
 
+def first_rendered_ms(root: Path, number: int) -> tuple[float, float]:
+    """Milliseconds of the first rendered JPEG on a new server right after its first store, and on the same
+    data folder started again, right after it reports ready."""
+    item = testdata.instances(BENCH / "work" / "data", 1, tag=testdata.PLACEHOLDER_TAG + 20 + number)[0]
+    path = f"/v2/studies/{item.study_uid}/series/{item.series_uid}/instances/{item.sop_uid}/rendered"
+    timings = []
+    for start_number in range(2):
+        process, url, _ = start(root / f"rendered-{number}")
+        try:
+            with httpx.Client(base_url=url, timeout=60) as http:
+                if start_number == 0:
+                    headers = {"Content-Type": "application/dicom"}
+                    http.post("/v2/studies", content=item.read(), headers=headers).raise_for_status()
+                began = time.perf_counter()
+                http.get(path, headers={"Accept": "image/jpeg"}).raise_for_status()
+                timings.append((time.perf_counter() - began) * 1000)
+        finally:
+            stop(process)
+    return timings[0], timings[1]
+
+
 def spread(values: list[float], digits: int = 2) -> str:
     """The median of ``values`` and their range."""
     return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
@@ -183,7 +206,7 @@ def main() -> None:
     cache = BENCH / "work" / "data"
     testdata.ensure_cache(cache, args.upload_files)
     fresh, existing, fixture, rss, pss, cpu, floor = [], [], [], [], [], [], []
-    upload_s, client_s = [], []
+    upload_s, client_s, rendered_new, rendered_restarted = [], [], [], []
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-tools-") as folder:
         root = Path(folder)
@@ -207,6 +230,9 @@ def main() -> None:
             fixture.append(time.perf_counter() - began)
             started.stop()
             floor.append(library_floor())
+            after_store, after_start = first_rendered_ms(root, number)
+            rendered_new.append(after_store)
+            rendered_restarted.append(after_start)
         upload_dir = root / "upload"
         upload_dir.mkdir()
         items = testdata.instances(cache, args.upload_files, tag=testdata.PLACEHOLDER_TAG + 1)
@@ -251,6 +277,9 @@ def main() -> None:
             f"| the plugin's `dicom_emulator` start, s | {spread(fixture)} | < 1 |",
             f"| idle RSS of the process group, MB | {spread(rss, 1)} | < 80 |",
             f"| idle PSS of the process group, MB | {spread(pss, 1)} | |",
+            f"| first rendered JPEG after start-up, data folder holding instances, ms | {spread(rendered_restarted, 0)}"
+            " | < 50 |",
+            f"| first rendered JPEG on a new server, right after its first store, ms | {spread(rendered_new, 0)} | |",
             f"| `upload` of {args.upload_files} CT files, instances/s | {spread(upload_rate, 0)} | |",
             f"| the benchmark's STOW-RS client, same files, instances/s | {spread(client_rate, 0)} | |",
             f"| `upload` against the client | {ratio:.2f}x | >= 0.9x |",
