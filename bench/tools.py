@@ -136,13 +136,15 @@ def library_floor() -> float:
     return float(out.stdout)
 
 
-def timed_upload(folder: Path, url: str) -> float:
-    """Seconds the ``upload`` command takes to store ``folder`` (start-up included)."""
+def timed_upload(folder: Path, url: str) -> tuple[float, float]:
+    """Seconds the ``upload`` command takes to store ``folder``: the whole command (its start-up and the walk of
+    the folder included), and from its first request to its last answer, as it reports them."""
     began = time.perf_counter()
     command = [str(EXECUTABLE), "upload", str(folder), "--url", url + "/v2"]
     command += ["--batch", str(BATCH), "--concurrency", str(CONCURRENCY)]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - began
+    finished = subprocess.run(command, check=True, capture_output=True, text=True)
+    whole = time.perf_counter() - began
+    return whole, float(re.search(r"sent in ([0-9.]+) s", finished.stderr).group(1))
 
 
 def timed_stow_client(items: list[testdata.Instance], url: str, process: subprocess.Popen) -> float:
@@ -206,7 +208,7 @@ def main() -> None:
     cache = BENCH / "work" / "data"
     testdata.ensure_cache(cache, args.upload_files)
     fresh, existing, fixture, rss, pss, cpu, floor = [], [], [], [], [], [], []
-    upload_s, client_s, rendered_new, rendered_restarted = [], [], [], []
+    upload_s, upload_sent_s, client_s, rendered_new, rendered_restarted = [], [], [], [], []
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-tools-") as folder:
         root = Path(folder)
@@ -243,7 +245,9 @@ def main() -> None:
                 process, url, _ = start(root / f"{kind}-{number}")
                 try:
                     if kind == "upload":
-                        upload_s.append(timed_upload(upload_dir, url))
+                        whole, sent = timed_upload(upload_dir, url)
+                        upload_s.append(whole)
+                        upload_sent_s.append(sent)
                     else:
                         client_s.append(timed_stow_client(items, url, process))
                 finally:
@@ -257,8 +261,10 @@ def main() -> None:
         finally:
             stop(process)
     upload_rate = [args.upload_files / s for s in upload_s]
+    sent_rate = [args.upload_files / s for s in upload_sent_s]
     client_rate = [args.upload_files / s for s in client_s]
     ratio = statistics.median(upload_rate) / statistics.median(client_rate)
+    sent_ratio = statistics.median(sent_rate) / statistics.median(client_rate)
     section = "\n".join(
         [
             "<!-- tools-results -->",
@@ -280,9 +286,13 @@ def main() -> None:
             f"| first rendered JPEG after start-up, data folder holding instances, ms | {spread(rendered_restarted, 0)}"
             " | < 50 |",
             f"| first rendered JPEG on a new server, right after its first store, ms | {spread(rendered_new, 0)} | |",
-            f"| `upload` of {args.upload_files} CT files, instances/s | {spread(upload_rate, 0)} | |",
-            f"| the benchmark's STOW-RS client, same files, instances/s | {spread(client_rate, 0)} | |",
-            f"| `upload` against the client | {ratio:.2f}x | >= 0.9x |",
+            f"| `upload` of {args.upload_files} CT files, whole command, instances/s | {spread(upload_rate, 0)} | |",
+            f"| the same, from its first request to its last answer (as it reports), instances/s"
+            f" | {spread(sent_rate, 0)} | |",
+            f"| the benchmark's STOW-RS client, same files, bodies built before the clock, instances/s"
+            f" | {spread(client_rate, 0)} | |",
+            f"| `upload` against the client, whole command | {ratio:.2f}x | >= 0.9x |",
+            f"| `upload` against the client, requests only | {sent_ratio:.2f}x | >= 0.9x |",
             f"| `DELETE /emulator/data` of {args.reset_instances} instances, s | {reset_seconds:.2f} | < 2 |",
             "<!-- /tools-results -->",
         ]

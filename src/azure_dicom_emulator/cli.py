@@ -1,4 +1,7 @@
-"""The command line: ``azure-dicom-emulator serve``, ``upload`` and ``token``."""
+"""The command line: ``azure-dicom-emulator serve``, ``upload`` and ``token``.
+
+Each command imports what it needs when it runs: ``upload`` and ``token`` never pay for the server's libraries.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
-
-from .settings import Settings
 
 app = typer.Typer(help="A local emulator of the Azure Health Data Services DICOM service.", no_args_is_help=True)
 
@@ -37,6 +35,12 @@ def serve(
     seed: Annotated[Path | None, typer.Option(help="A folder of DICOM files to store once the server is ready")] = None,
 ) -> None:
     """Serves the DICOMweb API; options override DICOM_EMULATOR_* variables."""
+    import uvicorn
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from .settings import Settings
+
     overrides = {
         "host": host,
         "port": port,

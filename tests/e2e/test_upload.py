@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -63,6 +64,7 @@ def test_upload_stores_the_dicom_files_of_a_tree_and_reports_45070_and_failure_r
         assert result.returncode == 1, result.stderr
         assert "5 DICOM file(s)" in result.stderr
         assert "3 stored, 1 already present (45070), 1 failed" in result.stderr
+        assert re.search(r"sent in [0-9.]+ s \([0-9]+ instances/s\)", result.stderr)
         assert f"1 with reason {INVALID_UID_REASON}" in result.stderr
         assert stored_uids(server) == sample_uids()
     finally:

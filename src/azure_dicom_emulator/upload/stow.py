@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -34,6 +35,8 @@ class Summary:
     failed: Counter = field(default_factory=Counter)
     """Failed instances by reason: Azure's failure reason code, ``HTTP <status>`` (a refused batch), ``no answer``."""
     bytes_sent: int = 0
+    seconds: float = 0.0
+    """From the first request sent to the last answer received."""
 
     @property
     def failed_count(self) -> int:
@@ -132,6 +135,7 @@ async def send_all(
     for group in groups:
         queue.put_nowait(group)
     timeout = httpx.Timeout(600.0, connect=10.0)
+    started = time.perf_counter()
     async with httpx.AsyncClient(timeout=timeout, headers=headers) as client:
 
         async def worker() -> None:
@@ -145,6 +149,7 @@ async def send_all(
                 on_batch(len(group), len(body))
 
         await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+    summary.seconds = time.perf_counter() - started
     return summary
 
 
