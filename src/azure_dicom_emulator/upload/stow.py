@@ -8,7 +8,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -82,14 +82,15 @@ def batches(files: Sequence[Path], size: int) -> list[list[Path]]:
     return groups
 
 
-def multipart_body(parts: Sequence[bytes]) -> tuple[bytes, str]:
-    """A ``multipart/related`` body of ``application/dicom`` parts, and its Content-Type."""
+def multipart_body(parts: Sequence[bytes]) -> tuple[list[bytes], str]:
+    """A ``multipart/related`` body of ``application/dicom`` parts, as the pieces to send one after another
+    (the parts themselves, not a copy of them), and its Content-Type."""
     boundary = uuid.uuid4().hex
     chunks = []
     for part in parts:
         chunks += [f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), part, b"\r\n"]
     chunks.append(f"--{boundary}--\r\n".encode())
-    return b"".join(chunks), f'multipart/related; type="application/dicom"; boundary={boundary}'
+    return chunks, f'multipart/related; type="application/dicom"; boundary={boundary}'
 
 
 def studies_url(service_url: str, partition: str | None) -> str:
@@ -144,22 +145,24 @@ async def send_all(
                 parts = await asyncio.to_thread(_read_all, group)
                 body, content_type = multipart_body(parts)
                 status, answer = await _post(client, url, body, content_type)
+                length = sum(len(chunk) for chunk in body)
                 summary.add_response(status, answer, len(group))
-                summary.bytes_sent += len(body)
-                on_batch(len(group), len(body))
+                summary.bytes_sent += length
+                on_batch(len(group), length)
 
         await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-async def _post(client: httpx.AsyncClient, url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
+async def _post(client: httpx.AsyncClient, url: str, body: list[bytes], content_type: str) -> tuple[int, bytes]:
     """Posts one batch, again after ``Retry-After`` when throttled or unavailable; its status (0: none) and body."""
-    headers = {"Content-Type": content_type, "Accept": "application/dicom+json"}
+    length = str(sum(len(chunk) for chunk in body))
+    headers = {"Content-Type": content_type, "Accept": "application/dicom+json", "Content-Length": length}
     attempt = 1
     while True:
         try:
-            response = await client.post(url, content=body, headers=headers)
+            response = await client.post(url, content=_pieces(body), headers=headers)
         except httpx.HTTPError as exc:
             if attempt == MAX_ATTEMPTS:
                 return NO_ANSWER, str(exc).encode()
@@ -170,6 +173,12 @@ async def _post(client: httpx.AsyncClient, url: str, body: bytes, content_type: 
             pause = _retry_after(response, attempt)
         await asyncio.sleep(pause)
         attempt += 1
+
+
+async def _pieces(body: list[bytes]) -> AsyncIterator[bytes]:
+    """The body's pieces, for httpx to send without joining them."""
+    for chunk in body:
+        yield chunk
 
 
 def _read_all(paths: Sequence[Path]) -> list[bytes]:
