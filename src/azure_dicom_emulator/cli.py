@@ -30,6 +30,10 @@ def serve(
     database_url: Annotated[
         str | None, typer.Option(help="postgresql+asyncpg://... [default: SQLite in the data dir]")
     ] = None,
+    blob_url: Annotated[
+        str | None,
+        typer.Option(help="file:///path (a shared file system) or an Azure Blob container URL [default: the data dir]"),
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="Server processes [default: 1]")] = None,
     events_file: Annotated[
         Path | None, typer.Option(help="A JSON file listing event sinks, added to DICOM_EMULATOR_EVENTS")
@@ -42,6 +46,7 @@ def serve(
         "port": port,
         "data_dir": data_dir,
         "database_url": database_url,
+        "blob_url": blob_url,
         "workers": workers,
         "events_file": events_file,
         "seed": seed,
@@ -54,6 +59,7 @@ def serve(
     except (ValidationError, SettingsError) as exc:
         typer.echo(f"Invalid configuration: {exc}", err=True)
         raise typer.Exit(2) from exc
+    _reach_blob_store(settings)
     typer.echo(f"Serving on http://{settings.host}:{settings.port} (data in {settings.data_dir.resolve()})")
     if settings.seed is not None:
         from .seeding import seed_in_background
@@ -71,6 +77,32 @@ def serve(
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
     )
+
+
+def _reach_blob_store(settings: Settings) -> None:
+    """Makes sure the blob store answers (creating an Azure container that does not exist yet) before any
+    server process starts: exit 2 for a connection string the library cannot read, 1 for a store out of reach."""
+    if not settings.blobs_in_azure:
+        try:
+            settings.blob_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            typer.echo(f"Cannot use the blob directory {settings.blob_dir}: {exc.strerror}", err=True)
+            raise typer.Exit(1) from exc
+        return
+    from .storage.azure_blobs import container_client, prepare_container
+    from .storage.blob_store import BlobStoreUnavailable
+
+    try:
+        client = container_client(**{**settings.blob_client_arguments, "timeout_seconds": 5.0}, asynchronous=False)
+    except ValueError as exc:
+        typer.echo(f"Invalid configuration: DICOM_EMULATOR_BLOB_CONNECTION_STRING: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        prepare_container(client)
+    except BlobStoreUnavailable as exc:
+        where = settings.blob_url or f"container {settings.blob_container} of the connection string"
+        typer.echo(f"Cannot reach the blob store at {where}: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 class Role(StrEnum):
