@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = build_services(settings)
         await services.db.migrate()
+        await services.blobs.prepare()
         await sweep_orphans(services)
         await services.start_workers()
         await services.events.start(services.db)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -89,16 +90,22 @@ def _reach_blob_store(settings: Settings) -> None:
             typer.echo(f"Cannot use the blob directory {settings.blob_dir}: {exc.strerror}", err=True)
             raise typer.Exit(1) from exc
         return
-    from .storage.azure_blobs import container_client, prepare_container
+    from .storage.azure_blobs import AzureBlobStore, container_client
     from .storage.blob_store import BlobStoreUnavailable
 
+    async def prepare() -> None:
+        container = container_client(**{**settings.blob_client_arguments, "timeout_seconds": 5.0}, asynchronous=True)
+        store = AzureBlobStore(container, settings.data_dir / ".staging")
+        try:
+            await store.prepare()
+        finally:
+            await store.close()
+
     try:
-        client = container_client(**{**settings.blob_client_arguments, "timeout_seconds": 5.0}, asynchronous=False)
+        asyncio.run(prepare())
     except ValueError as exc:
         typer.echo(f"Invalid configuration: DICOM_EMULATOR_BLOB_CONNECTION_STRING: {exc}", err=True)
         raise typer.Exit(2) from exc
-    try:
-        prepare_container(client)
     except BlobStoreUnavailable as exc:
         where = settings.blob_url or f"container {settings.blob_container} of the connection string"
         typer.echo(f"Cannot reach the blob store at {where}: {exc}", err=True)

@@ -85,21 +85,6 @@ def _credential(url: str, connection_string: str | None) -> dict[str, str] | Non
     return None  # a SAS in the URL, or a public container
 
 
-def prepare_container(client: Any) -> None:
-    """Creates the container when it does not exist yet (synchronous client); raises BlobStoreUnavailable
-    with the reason when the store cannot be reached or refuses."""
-    from azure.core.exceptions import ResourceExistsError
-
-    try:
-        client.create_container()
-    except ResourceExistsError:
-        pass
-    except Exception as exc:
-        raise _unavailable(exc) from exc
-    finally:
-        client.close()
-
-
 class AzureBlobStore:
     """Instance files as the blobs of one container; staging in a local directory of this host."""
 
@@ -233,6 +218,18 @@ class AzureBlobStore:
 
     def remove_set_aside(self) -> None:
         """Nothing is left to remove: the reset deleted the blobs already."""
+
+    async def prepare(self) -> None:
+        """Creates the container when it does not exist yet; BlobStoreUnavailable when the store cannot be reached
+        or refuses."""
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            await self.container.create_container()
+        except ResourceExistsError:
+            pass
+        except Exception as exc:
+            raise _unavailable(exc) from exc
 
     async def check(self) -> None:
         """Reads the container's properties; BlobStoreUnavailable when the store does not answer or refuses."""

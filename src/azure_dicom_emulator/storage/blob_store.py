@@ -88,6 +88,9 @@ class BlobStore(Protocol):
     def remove_set_aside(self) -> None:
         """Deletes for good what resets set aside (slow: it runs in an I/O thread)."""
 
+    async def prepare(self) -> None:
+        """Makes the store ready for use (an Azure container that does not exist yet is created)."""
+
     async def check(self) -> None:
         """Raises BlobStoreUnavailable unless the store answers now."""
 

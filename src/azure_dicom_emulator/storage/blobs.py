@@ -218,6 +218,9 @@ class FileBlobStore:
             if entry.name.startswith(SET_ASIDE_PREFIX) and entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
 
+    async def prepare(self) -> None:
+        """Nothing to prepare: the directory was made with the store."""
+
     async def check(self) -> None:
         """Nothing to reach: a directory answers as long as the process runs."""
 
