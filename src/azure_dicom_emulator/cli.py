@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -90,26 +89,23 @@ def _reach_blob_store(settings: Settings) -> None:
             typer.echo(f"Cannot use the blob directory {settings.blob_dir}: {exc.strerror}", err=True)
             raise typer.Exit(1) from exc
         return
-    from .storage.azure_blobs import AzureBlobStore, container_client
-    from .storage.blob_store import BlobStoreUnavailable
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-    async def prepare() -> None:
-        container = container_client(**{**settings.blob_client_arguments, "timeout_seconds": 5.0}, asynchronous=True)
-        store = AzureBlobStore(container, settings.data_dir / ".staging")
-        try:
-            await store.prepare()
-        finally:
-            await store.close()
+    from .storage.azure_blobs import MALFORMED, prepare_store
 
-    try:
-        asyncio.run(prepare())
-    except ValueError as exc:
-        typer.echo(f"Invalid configuration: DICOM_EMULATOR_BLOB_CONNECTION_STRING: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    except BlobStoreUnavailable as exc:
-        where = settings.blob_url or f"container {settings.blob_container} of the connection string"
-        typer.echo(f"Cannot reach the blob store at {where}: {exc}", err=True)
-        raise typer.Exit(1) from None
+    # In a process of its own: the Azure library loads modules the server processes must import later, or never.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        outcome = pool.submit(prepare_store, settings.blob_client_arguments, settings.data_dir / ".staging").result()
+    if outcome is None:
+        return
+    kind, reason = outcome
+    if kind == MALFORMED:
+        typer.echo(f"Invalid configuration: DICOM_EMULATOR_BLOB_CONNECTION_STRING: {reason}", err=True)
+        raise typer.Exit(2)
+    where = settings.blob_url or f"container {settings.blob_container} of the connection string"
+    typer.echo(f"Cannot reach the blob store at {where}: {reason}", err=True)
+    raise typer.Exit(1)
 
 
 class Role(StrEnum):

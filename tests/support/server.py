@@ -1,4 +1,9 @@
-"""The real server, started as users start it: ``azure-dicom-emulator serve`` on a free port."""
+"""The real server, started as users start it: ``azure-dicom-emulator serve`` on a free port.
+
+With ``DICOM_EMULATOR_TEST_BLOB_ACCOUNT`` set (an Azure Blob account URL, as ``pytest --blob-store azurite``
+sets it), every server keeps its instance files in a container of its own in that account, unless its
+environment names a blob store itself.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 
 from harness.loopback import free_port
+
+BLOB_ACCOUNT_VARIABLE = "DICOM_EMULATOR_TEST_BLOB_ACCOUNT"
 
 
 class Server:
@@ -22,6 +30,9 @@ class Server:
         self.data_dir = data_dir
         self.database_url = database_url
         self.env = env
+        account = os.environ.get(BLOB_ACCOUNT_VARIABLE)
+        if account and "DICOM_EMULATOR_BLOB_URL" not in env:
+            self.env = {**env, "DICOM_EMULATOR_BLOB_URL": f"{account.rstrip('/')}/e2e-{uuid.uuid4().hex[:16]}"}
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 

@@ -140,12 +140,11 @@ class Settings(BaseSettings):
             return None
         fields = [field.strip() for field in value.split(";") if field.strip()]
         names = {field.split("=", 1)[0].strip().lower() for field in fields if "=" in field}
-        if any("=" not in field for field in fields) or not (
-            "usedevelopmentstorage" in names or "accountname" in names or "blobendpoint" in names
-        ):
+        credentials = {"usedevelopmentstorage", "accountkey", "sharedaccesssignature"}
+        if any("=" not in field for field in fields) or not names & credentials:
             raise ValueError(
-                "DICOM_EMULATOR_BLOB_CONNECTION_STRING: expected Name=value fields separated by ';' "
-                "(UseDevelopmentStorage=true, or AccountName=...;AccountKey=...;BlobEndpoint=...)"
+                "DICOM_EMULATOR_BLOB_CONNECTION_STRING: expected Name=value fields separated by ';' with a "
+                "credential (UseDevelopmentStorage=true, AccountName=...;AccountKey=..., or SharedAccessSignature=...)"
             )
         return value
 

@@ -41,18 +41,22 @@ UPLOADS_AT_ONCE = 16
 """Blobs one publish uploads concurrently."""
 WHOLE_UPLOAD_BYTES = 8 * 1024 * 1024
 """Staged files up to this size are read in an I/O thread and uploaded in one Put Blob; larger ones stream."""
-DELETE_ATTEMPTS = 4
-DELETE_BACKOFF_SECONDS = 0.5
+DELETE_ATTEMPTS = 3
+DELETE_BACKOFF_SECONDS = 0.25
 
 
-def client_options(timeout_seconds: float) -> dict[str, Any]:
-    """Timeouts and retries of every call: a store that is down is reported within seconds."""
+def client_options(timeout_seconds: float, asynchronous: bool) -> dict[str, Any]:
+    """Timeouts and retries of every call: two quick retries (the library's own default waits 15 s and more),
+    so a store that is down is reported within seconds. Its per-request log lines are left out."""
+    if asynchronous:
+        from azure.storage.blob.aio import LinearRetry
+    else:
+        from azure.storage.blob import LinearRetry
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
     return {
         "connection_timeout": timeout_seconds,
         "read_timeout": timeout_seconds,
-        "retry_total": 2,
-        "retry_backoff_factor": 0.2,
-        "retry_backoff_max": 2,
+        "retry_policy": LinearRetry(backoff=0.3, random_jitter_range=0.1, retry_total=2),
     }
 
 
@@ -68,7 +72,11 @@ def container_client(
     """A client of the configured container: the container URL with the connection string's key (Azurite's
     development key for its account, or the URL's SAS), else the connection string and ``container_name``.
     ValueError when the connection string is malformed."""
-    options = {"api_version": api_version, "asynchronous": asynchronous, **client_options(timeout_seconds)}
+    options = {
+        "api_version": api_version,
+        "asynchronous": asynchronous,
+        **client_options(timeout_seconds, asynchronous),
+    }
     if url is None:
         return container_from_connection_string(connection_string or "", container_name, **options)
     return container_from_url(url, _credential(url, connection_string), **options)
@@ -83,6 +91,29 @@ def _credential(url: str, connection_string: str | None) -> dict[str, str] | Non
     if account_of_url(url) == development_credential()["account_name"]:
         return development_credential()
     return None  # a SAS in the URL, or a public container
+
+
+MALFORMED, UNREACHABLE = "malformed", "unreachable"
+
+
+def prepare_store(arguments: dict[str, Any], staging_dir: Path) -> tuple[str, str] | None:
+    """Creates the container of ``container_client(**arguments)`` if need be (a blocking call, for a process of
+    its own); None when the store is ready, else (MALFORMED or UNREACHABLE, the reason in one line)."""
+
+    async def prepare() -> None:
+        store = AzureBlobStore(container_client(**arguments, asynchronous=True), staging_dir)
+        try:
+            await store.prepare()
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(prepare())
+    except ValueError as exc:
+        return MALFORMED, _first_line(exc)
+    except BlobStoreUnavailable as exc:
+        return UNREACHABLE, _first_line(exc.__cause__ or exc)
+    return None
 
 
 class AzureBlobStore:
