@@ -7,13 +7,13 @@ environment names a blob store itself.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -32,7 +32,9 @@ class Server:
         self.env = env
         account = os.environ.get(BLOB_ACCOUNT_VARIABLE)
         if account and "DICOM_EMULATOR_BLOB_URL" not in env:
-            self.env = {**env, "DICOM_EMULATOR_BLOB_URL": f"{account.rstrip('/')}/e2e-{uuid.uuid4().hex[:16]}"}
+            # One container per data dir: a server started again on the same data dir finds its files.
+            name = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+            self.env = {**env, "DICOM_EMULATOR_BLOB_URL": f"{account.rstrip('/')}/e2e-{name}"}
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -58,6 +60,22 @@ class Server:
                 pass
             time.sleep(0.1)
         raise RuntimeError("server did not become healthy: " + self.read_log())
+
+    def blob_names(self) -> list[str]:
+        """The keys of every published instance file, in the data dir or the Azure Blob container."""
+        url = self.env.get("DICOM_EMULATOR_BLOB_URL", "")
+        if url.startswith("http"):
+            from azure.storage.blob import ContainerClient
+
+            from azure_dicom_emulator.settings import DEFAULT_BLOB_API_VERSION
+            from azure_dicom_emulator.storage.azure_blob_client import development_credential
+
+            container = ContainerClient.from_container_url(
+                url, credential=development_credential(), api_version=DEFAULT_BLOB_API_VERSION
+            )
+            return sorted(blob.name for blob in container.list_blobs())
+        root = self.data_dir / "blobs"
+        return sorted(str(path.relative_to(root)) for path in root.rglob("*.dcm"))
 
     def read_log(self) -> str:
         return (self.data_dir.parent / f"server-{self.port}.log").read_text(errors="replace")
