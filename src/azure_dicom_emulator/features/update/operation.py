@@ -22,6 +22,7 @@ from sqlalchemy import Row
 from ...dicom.element_update import UpdatedFile, update_file
 from ...dicom.index_values import indexed_levels
 from ...storage import index, operations
+from ...storage.blob_store import BlobNotFound
 from ...storage.index import ChangeAction, InstanceId
 from ..instance_versions import NewVersion, WrittenVersions, write_new_versions
 from ..operations import LostOwnership, holding_lease
@@ -107,11 +108,12 @@ async def _rewrite(
     services: Services, rows: list[Row], staged: list[Path], changes: dict
 ) -> list[UpdatedFile | Exception]:
     """Each instance's file rewritten with the changes into its staging path, in the CPU pool; for a file
-    that cannot be rewritten, the reason instead. Any other failure (a worker that died) is raised."""
+    that cannot be rewritten (or whose file is gone), the reason instead. Any other failure (a worker that died,
+    a blob store out of reach) is raised."""
     jobs = [_rewrite_one(services, row, path, changes) for row, path in zip(rows, staged, strict=True)]
     outcomes = await asyncio.gather(*jobs, return_exceptions=True)
     for outcome in outcomes:
-        if isinstance(outcome, BaseException) and not isinstance(outcome, ValueError | OSError):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, ValueError | OSError | BlobNotFound):
             raise outcome
     return outcomes
 
