@@ -148,9 +148,8 @@ class AzureBlobStore:
                     group.create_task(upload(path, key))
         except BaseException as exc:
             await self.delete(key for _, key in staged)
-            failure = exc.exceptions[0] if isinstance(exc, BaseExceptionGroup) else exc
-            if isinstance(failure, BlobStoreUnavailable):
-                raise failure from None
+            if isinstance(exc, BaseExceptionGroup):
+                raise exc.exceptions[0] from None  # the first upload that failed says why
             raise
 
     async def _upload(self, path: Path, key: str) -> None:
