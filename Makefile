@@ -8,7 +8,7 @@ AZURITE := node_modules/.bin/azurite
 OHIF_VERSION := 3.13.2
 OHIF := .cache/ohif
 
-.PHONY: run test test-browser lint bench fuzz clean
+.PHONY: run test test-blob test-browser lint bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ $(AZURITE): package.json package-lock.json
 
 test: $(TEST_STAMP) $(AZURITE)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not browser"
+
+# The end-to-end suite again, every server keeping its files in an Azurite container instead of its data dir.
+test-blob: $(TEST_STAMP) $(AZURITE)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --blob-store azurite tests/e2e --deselect tests/e2e/test_fuzz.py
 
 # The OHIF viewer in headless Chromium (takes minutes): OHIF's prebuilt dist/ from npm, Chromium from Debian.
 test-browser: $(TEST_STAMP) $(OHIF)/.version-$(OHIF_VERSION) /usr/bin/chromedriver

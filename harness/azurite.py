@@ -31,13 +31,17 @@ class Azurite:
 
     The queue service skips Azurite's API version check; the blob service keeps it, so that clients
     must speak a version this Azurite knows. ``accounts`` (name to base64 key) adds storage accounts
-    to the development account.
+    to the development account. With ``in_memory`` False the data is kept in ``workdir``, so that a
+    stopped Azurite started again (on the same port) still holds it.
     """
 
-    def __init__(self, workdir: Path, service: str = "queue", accounts: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, service: str = "queue", accounts: dict[str, str] | None = None, in_memory: bool = True
+    ) -> None:
         self.port = free_port()
         self.workdir = workdir
         self.service = service
+        self.in_memory = in_memory
         self.accounts = {"devstoreaccount1": AZURITE_KEY, **(accounts or {})}
         self.process: subprocess.Popen | None = None
 
@@ -70,7 +74,7 @@ class Azurite:
                 f"--{self.service}Port",
                 str(self.port),
                 *skip,
-                "--inMemoryPersistence",
+                *(["--inMemoryPersistence"] if self.in_memory else ["--location", str(self.workdir)]),
                 "--silent",
             ],
             stdout=self.log,
@@ -88,9 +92,13 @@ class Azurite:
             time.sleep(0.1)
         raise RuntimeError("Azurite did not start listening")
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = False) -> None:
+        """Stops Azurite: at once, or (``graceful``) letting it write what it keeps on disk first."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+            if graceful:
+                self.process.terminate()
+            else:
+                self.process.kill()
             self.process.wait(15)
         self.log.close()
 

@@ -1,7 +1,13 @@
-"""The real server, started as users start it: ``azure-dicom-emulator serve`` on a free port."""
+"""The real server, started as users start it: ``azure-dicom-emulator serve`` on a free port.
+
+With ``DICOM_EMULATOR_TEST_BLOB_ACCOUNT`` set (an Azure Blob account URL, as ``pytest --blob-store azurite``
+sets it), every server keeps its instance files in a container of its own in that account, unless its
+environment names a blob store itself.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -14,6 +20,8 @@ import httpx
 
 from .loopback import free_port
 
+BLOB_ACCOUNT_VARIABLE = "DICOM_EMULATOR_TEST_BLOB_ACCOUNT"
+
 
 class Server:
     """A running emulator process."""
@@ -22,6 +30,11 @@ class Server:
         self.data_dir = data_dir
         self.database_url = database_url
         self.env = env
+        account = os.environ.get(BLOB_ACCOUNT_VARIABLE)
+        if account and "DICOM_EMULATOR_BLOB_URL" not in env:
+            # One container per data dir: a server started again on the same data dir finds its files.
+            name = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+            self.env = {**env, "DICOM_EMULATOR_BLOB_URL": f"{account.rstrip('/')}/e2e-{name}"}
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -47,6 +60,22 @@ class Server:
                 pass
             time.sleep(0.1)
         raise RuntimeError("server did not become healthy: " + self.read_log())
+
+    def blob_names(self) -> list[str]:
+        """The keys of every published instance file, in the data dir or the Azure Blob container."""
+        url = self.env.get("DICOM_EMULATOR_BLOB_URL", "")
+        if url.startswith("http"):
+            from azure.storage.blob import ContainerClient
+
+            from azure_dicom_emulator.settings import DEFAULT_BLOB_API_VERSION
+            from azure_dicom_emulator.storage.azure_blob_client import development_credential
+
+            container = ContainerClient.from_container_url(
+                url, credential=development_credential(), api_version=DEFAULT_BLOB_API_VERSION
+            )
+            return sorted(blob.name for blob in container.list_blobs())
+        root = self.data_dir / "blobs"
+        return sorted(str(path.relative_to(root)) for path in root.rglob("*.dcm"))
 
     def read_log(self) -> str:
         return (self.data_dir.parent / f"server-{self.port}.log").read_text(errors="replace")

@@ -12,6 +12,16 @@ from harness.azurite import Azurite, azurite_unavailable_reason
 from .support.app import running_app
 from .support.postgres import POSTGRES_SKIP_REASON, create_postgres_database, drop_postgres_database
 
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--blob-store",
+        choices=["files", "azurite"],
+        default="files",
+        help="where the end-to-end tests' servers keep instance files: the data dir, or Azurite's blob service",
+    )
+
+
 OTHER_ACCOUNT = "otheraccount"
 """A storage account of the Azurite blob service besides the development account."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,7 +17,7 @@ from .api.context import SUPPORTED_VERSIONS_HEADER
 from .api.errors import InternalErrorMiddleware, QueryStringGuardMiddleware, not_found, service_error
 from .api.routes import SegmentCountRouter, routes
 from .api.tools_middleware import FaultInjectionMiddleware, RequestLogMiddleware
-from .errors import ServiceError
+from .errors import DATA_STORE_FAILED, ServiceError, ServiceUnavailable
 from .features.auth import auth_from_settings
 from .features.emulator_tools import FaultBook, RequestLog, ResetWatcher
 from .features.operations import OperationRunner
@@ -24,8 +25,10 @@ from .features.store.sweep import sweep_orphans
 from .runtime.background import forever
 from .runtime.garbage_collector import settle_garbage_collector
 from .settings import Settings
+from .storage.blob_store import BlobStoreUnavailable
 from .wiring import build_services, register_operations
 
+log = logging.getLogger(__name__)
 EXPOSED_HEADERS = [
     "ETag",
     "Location",
@@ -61,6 +64,12 @@ class ApiVersionHeaderMiddleware:
         await self.app(scope, receive, send_with_header)
 
 
+async def blob_store_failed(request, exc: Exception):
+    """Azure's 503 for a failure of its internal store, logged with what the store said."""
+    log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return await service_error(request, ServiceUnavailable(DATA_STORE_FAILED))
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The emulator as an ASGI app; start-up applies migrations and sweeps orphan files."""
     settings = settings or Settings()
@@ -73,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services = build_services(settings)
         await services.db.migrate()
         pixel_workers = asyncio.ensure_future(services.start_pixel_workers_for_stored_instances())
+        await services.blobs.prepare()
         await sweep_orphans(services)
         await services.events.start(services.db)
         if settings.faults:
@@ -109,7 +119,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(QueryStringGuardMiddleware),
             Middleware(ApiVersionHeaderMiddleware),
         ],
-        exception_handlers={ServiceError: service_error, HTTPException: not_found},
+        exception_handlers={
+            ServiceError: service_error,
+            HTTPException: not_found,
+            BlobStoreUnavailable: blob_store_failed,
+        },
     )
     app.state.fault_book = fault_book
     app.state.request_log = request_log

@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 app = typer.Typer(help="A local emulator of the Azure Health Data Services DICOM service.", no_args_is_help=True)
 
@@ -27,6 +30,10 @@ def serve(
     data_dir: Annotated[Path | None, typer.Option(help="Where the index and files live [default: ./data]")] = None,
     database_url: Annotated[
         str | None, typer.Option(help="postgresql+asyncpg://... [default: SQLite in the data dir]")
+    ] = None,
+    blob_url: Annotated[
+        str | None,
+        typer.Option(help="file:///path (a shared file system) or an Azure Blob container URL [default: the data dir]"),
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Server processes [default: 1]")] = None,
     events_file: Annotated[
@@ -46,6 +53,7 @@ def serve(
         "port": port,
         "data_dir": data_dir,
         "database_url": database_url,
+        "blob_url": blob_url,
         "workers": workers,
         "events_file": events_file,
         "seed": seed,
@@ -58,6 +66,7 @@ def serve(
     except (ValidationError, SettingsError) as exc:
         typer.echo(f"Invalid configuration: {exc}", err=True)
         raise typer.Exit(2) from exc
+    _reach_blob_store(settings)
     typer.echo(f"Serving on http://{settings.host}:{settings.port} (data in {settings.data_dir.resolve()})")
     if settings.seed is not None:
         from .seeding import seed_in_background
@@ -75,6 +84,35 @@ def serve(
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
     )
+
+
+def _reach_blob_store(settings: Settings) -> None:
+    """Makes sure the blob store answers (creating an Azure container that does not exist yet) before any
+    server process starts: exit 2 for a connection string the library cannot read, 1 for a store out of reach."""
+    if not settings.blobs_in_azure:
+        try:
+            settings.blob_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            typer.echo(f"Cannot use the blob directory {settings.blob_dir}: {exc.strerror}", err=True)
+            raise typer.Exit(1) from exc
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .storage.azure_blobs import MALFORMED, prepare_store
+
+    # In a process of its own: the Azure library loads modules the server processes must import later, or never.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        outcome = pool.submit(prepare_store, settings.blob_client_arguments, settings.data_dir / ".staging").result()
+    if outcome is None:
+        return
+    kind, reason = outcome
+    if kind == MALFORMED:
+        typer.echo(f"Invalid configuration: DICOM_EMULATOR_BLOB_CONNECTION_STRING: {reason}", err=True)
+        raise typer.Exit(2)
+    where = settings.blob_url or f"container {settings.blob_container} of the connection string"
+    typer.echo(f"Cannot reach the blob store at {where}: {reason}", err=True)
+    raise typer.Exit(1)
 
 
 class Role(StrEnum):

@@ -66,6 +66,14 @@ class UnsupportedMediaType(ServiceError):
     status = 415
 
 
+class ServiceUnavailable(ServiceError):
+    status = 503
+
+
+DATA_STORE_FAILED = "Data store operation failed."
+"""Azure's 503 text when its internal store of instance files fails during a request."""
+
+
 INVALID_UID_MESSAGE = (
     "DICOM Identifier is invalid. Value length should not exceed the maximum length of 64 characters. "
     "Value should contain characters in '0'-'9' and '.'. Each component must start with non-zero number."

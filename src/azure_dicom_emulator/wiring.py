@@ -15,6 +15,7 @@ from .features.services import Services
 from .features.store import worker as store_worker
 from .runtime.process_pool import ProcessPool
 from .settings import Settings
+from .storage.blob_store import BlobStore
 from .storage.blobs import FileBlobStore
 from .storage.database import Database
 
@@ -39,16 +40,28 @@ def build_services(settings: Settings) -> Services:
         pixel_pool: Executor = ProcessPool(workers, initializer=pixel_worker.prepare)
     else:
         pool = pixel_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cpu")
+    io_pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="blob-io")
     return Services(
         settings=settings,
         db=Database(settings.effective_database_url),
-        blobs=FileBlobStore(settings.blob_dir),
+        blobs=build_blob_store(settings, io_pool),
         cpu_pool=pool,
         pixel_pool=pixel_pool,
-        io_pool=ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="blob-io"),
+        io_pool=io_pool,
         cpu_workers=workers,
         events=Dispatcher(settings),
     )
+
+
+def build_blob_store(settings: Settings, io_pool: Executor | None = None) -> BlobStore:
+    """The blob store the settings name: Azure Blob Storage, a shared file system (``file://``, flushed to
+    disk before publishing), or the data dir's own directory."""
+    if settings.blobs_in_azure:
+        from .storage import azure_blobs
+
+        container = azure_blobs.container_client(**settings.blob_client_arguments, asynchronous=True)
+        return azure_blobs.AzureBlobStore(container, settings.data_dir / ".staging", io_pool)
+    return FileBlobStore(settings.blob_dir, io_pool, durable=settings.blob_url is not None)
 
 
 def register_operations() -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 from pydicom.uid import generate_uid
 from sqlalchemy import func, select
 
-from azure_dicom_emulator.features.store.sweep import GRACE_SECONDS
+from azure_dicom_emulator.settings import Settings
 from azure_dicom_emulator.storage import index
-from azure_dicom_emulator.storage.blobs import FileBlobStore, instance_key
+from azure_dicom_emulator.storage.blob_store import instance_key
+from azure_dicom_emulator.storage.blobs import FileBlobStore
 from azure_dicom_emulator.storage.schema import change_feed, instance, series, study
 from harness.factories import make_dataset, multipart, to_bytes
 
@@ -20,6 +21,7 @@ from ..support.app import running_app
 DICOM_JSON = "application/dicom+json"
 STOW = {"Accept": DICOM_JSON, "Content-Type": 'multipart/related; type="application/dicom"; boundary=test-boundary'}
 ORIGINAL = {"Accept": "application/dicom; transfer-syntax=*"}
+GRACE_SECONDS = Settings.model_fields["orphan_grace_seconds"].default
 LONG_AGO = GRACE_SECONDS + 3600
 
 
@@ -167,16 +169,16 @@ async def test_a_file_that_cannot_be_moved_fails_the_batch_and_leaves_nothing(tm
     """When moving one file to its key fails, the files moved before it go too, and no row is written."""
     moved = []
 
-    def publish_twice_then_fail(self, staged, key):
+    def move_twice_then_fail(self, staged, key):
         if len(moved) == 2:
             raise OSError("no space left on device")
-        original_publish(self, staged, key)
+        original_move(self, staged, key)
         moved.append(key)
 
-    original_publish = FileBlobStore.publish
+    original_move = FileBlobStore._move
     datasets = [make_dataset(), make_dataset(), make_dataset()]
     async with running_app(data_dir=tmp_path) as client:
-        monkeypatch.setattr(FileBlobStore, "publish", publish_twice_then_fail)
+        monkeypatch.setattr(FileBlobStore, "_move", move_twice_then_fail)
         response = await client.post("/v2/studies", content=multipart([to_bytes(ds) for ds in datasets]), headers=STOW)
         assert response.status_code == 409, response.text
         assert [item["00081197"]["Value"] for item in response.json()["00081198"]["Value"]] == [[272]] * 3

@@ -188,9 +188,9 @@ async def test_a_second_update_keeps_the_first_original_and_removes_the_intermed
     services = client.app.state.services
     async with services.db.read() as conn:
         (intermediate,) = await index.study_instances(conn, 1, ds.StudyInstanceUID)
-    assert services.blobs.path(intermediate.blob_key).exists()
+    assert services.blobs.root.joinpath(intermediate.blob_key).exists()
     await update(client, [ds.StudyInstanceUID], name_change("Third^Version"))
-    assert not services.blobs.path(intermediate.blob_key).exists()
+    assert not services.blobs.root.joinpath(intermediate.blob_key).exists()
     response = await client.get(instance_path(ds), headers={**DICOM_ANY, **ORIGINAL})
     assert response.content == first
     assert str((await file_of(client, ds)).PatientName) == "Third^Version"
@@ -198,7 +198,8 @@ async def test_a_second_update_keeps_the_first_original_and_removes_the_intermed
         (row,) = await index.study_instances(conn, 1, ds.StudyInstanceUID)
     assert row.original_blob_key == intermediate.original_blob_key
     await sweep_orphans(services, grace_seconds=0)  # the original and the latest are named by rows: both stay
-    assert services.blobs.path(row.original_blob_key).exists() and services.blobs.path(row.blob_key).exists()
+    root = services.blobs.root
+    assert root.joinpath(row.original_blob_key).exists() and root.joinpath(row.blob_key).exists()
 
 
 async def test_delete_removes_both_versions(client):
@@ -228,8 +229,8 @@ async def test_a_put_after_an_update_is_a_fresh_create_without_an_original(clien
     for headers in ({}, ORIGINAL):
         response = await client.get(instance_path(ds), headers={**DICOM_ANY, **headers})
         assert response.content == replacement
-    assert not services.blobs.path(updated.blob_key).exists()
-    assert not services.blobs.path(updated.original_blob_key).exists()
+    assert not services.blobs.root.joinpath(updated.blob_key).exists()
+    assert not services.blobs.root.joinpath(updated.original_blob_key).exists()
     async with services.db.read() as conn:
         (row,) = await index.study_instances(conn, 1, ds.StudyInstanceUID)
     assert row.original_version is None

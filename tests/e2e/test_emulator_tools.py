@@ -71,7 +71,7 @@ def test_a_reset_during_a_store_leaves_every_listed_instance_whole_and_then_an_e
         assert feed(server) == []
         assert store(server, 1).status_code == 200
         assert [entry["sequence"] for entry in feed(server)] == [1]
-        assert len(list((tmp_path / "data" / "blobs").rglob("*.dcm"))) == 1
+        assert len(server.blob_names()) == 1
     finally:
         server.stop()
 

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from azure_dicom_emulator.storage.blobs import BlobNotFound, FileBlobStore, read_if_cached
+from azure_dicom_emulator.storage.blob_store import BlobNotFound
+from azure_dicom_emulator.storage.blobs import FileBlobStore, read_if_cached
 
 
 def test_a_file_in_the_page_cache_is_read_whole(tmp_path):
@@ -31,9 +32,35 @@ def test_a_missing_file_is_left_to_the_caller(tmp_path):
     assert read_if_cached(tmp_path / "gone.dcm") is None
 
 
-@pytest.mark.parametrize("method", ["size", "read", "open"])
-def test_a_key_without_a_file_raises_blob_not_found(tmp_path, method):
+KEY = "1/1.2/1.3/1.4.1.dcm"
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda store: store.size(KEY),
+        lambda store: store.read(KEY, 10),
+        lambda store: store.read_ranges(KEY, [(0, 10)]),
+        lambda store: anext(store.chunks(KEY)),
+        lambda store: store.local_copy(KEY).__aenter__(),
+    ],
+    ids=["size", "read", "read_ranges", "chunks", "local_copy"],
+)
+async def test_a_key_without_a_file_raises_blob_not_found(tmp_path, read):
     store = FileBlobStore(tmp_path)
     with pytest.raises(BlobNotFound) as raised:
-        getattr(store, method)("1/1.2/1.3/1.4.1.dcm")
-    assert raised.value.key == "1/1.2/1.3/1.4.1.dcm"
+        await read(store)
+    assert raised.value.key == KEY
+
+
+async def test_publishing_is_all_or_none_and_ranges_read_the_published_bytes(tmp_path):
+    store = FileBlobStore(tmp_path)
+    first, second = store.new_staging_path(), store.new_staging_path()
+    first.write_bytes(b"0123456789")
+    with pytest.raises(FileNotFoundError):
+        await store.publish([(first, "1/a/b/c.1.dcm"), (second, "1/a/b/d.1.dcm")])  # the second was never staged
+    assert await store.keys_older_than(-60) == set()
+    first.write_bytes(b"0123456789")
+    await store.publish([(first, "1/a/b/c.1.dcm")])
+    assert await store.read_ranges("1/a/b/c.1.dcm", [(2, 3), (7, 3)]) == [b"234", b"789"]
+    assert await store.read("1/a/b/c.1.dcm", 10) == b"0123456789"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Row
 
 from ..storage import index, tag_values
-from ..storage.blobs import FileBlobStore, instance_key
+from ..storage.blob_store import instance_key
 from ..storage.index import ChangeAction, InstanceId
 from . import change_log
 from .extended_query_tags import IndexedInstance, index_instances
@@ -32,7 +32,7 @@ class NewVersion:
     """A new version of one instance: its staged file and everything its rows hold."""
 
     staged: Path
-    """The file, in the blob store's staging area; moved to the version's key when written."""
+    """The file, in the blob store's staging area; published under the version's key when written."""
     instance_id: InstanceId
     sop_class_uid: str
     transfer_syntax_uid: str
@@ -72,7 +72,7 @@ async def write_new_versions(
 ) -> WrittenVersions:
     """Writes a new version of each instance on ``conn``'s transaction, its file published before the rows commit.
 
-    Every instance appears once in ``versions``. If this raises, no file has moved: the staged files
+    Every instance appears once in ``versions``. If this raises, no file is published: the staged files
     are where they were. After it returns, the caller deletes ``published`` if the transaction fails to
     commit, and calls ``services.events.wake()`` once it has committed.
     """
@@ -113,9 +113,10 @@ async def write_new_versions(
     )
     changes = [(version.instance_id, number) for version, number in zip(versions, numbers, strict=True)]
     await change_log.record(conn, services, scope, action, changes)
-    # The files move to their keys last, once every row that names them is written (not yet committed):
+    # The files go to their keys last, once every row that names them is written (not yet committed):
     # a failure before leaves the staged files in place, so a batch retried after a race still has them.
-    _publish(services.blobs, versions, keys)
+    # Publishing is all or none: if one file cannot go to its key, those published before it are removed.
+    await services.blobs.publish([(version.staged, key) for version, key in zip(versions, keys, strict=True)])
     superseded = [key for version in versions if version.replaces is not None for key in _superseded(version)]
     return WrittenVersions(published=keys, superseded=superseded)
 
@@ -140,16 +141,6 @@ def _original_columns(version: NewVersion) -> dict:
 
 _ORIGINAL_COLUMNS_OF = ("version", "blob_key", "size", "transfer_syntax_uid", "metadata")
 _ORIGINAL_COLUMNS = tuple(f"original_{name}" for name in _ORIGINAL_COLUMNS_OF)
-
-
-def _publish(blobs: FileBlobStore, versions: Sequence[NewVersion], keys: Sequence[str]) -> None:
-    """Moves each version's staged file to its key; if one cannot move, those moved before it are removed."""
-    try:
-        for version, key in zip(versions, keys, strict=True):
-            blobs.publish(version.staged, key)
-    except BaseException:
-        blobs.delete(keys)
-        raise
 
 
 async def _write_studies_and_series(

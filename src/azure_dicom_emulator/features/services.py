@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from ..runtime.process_pool import ProcessPool
 from ..settings import Settings
 from ..storage import index
-from ..storage.blobs import FileBlobStore
+from ..storage.blob_store import BlobStore
 from ..storage.database import Database
 from .events.dispatcher import Dispatcher
 
@@ -20,7 +20,7 @@ class Services:
 
     settings: Settings
     db: Database
-    blobs: FileBlobStore
+    blobs: BlobStore
     cpu_pool: Executor
     """Parses uploads and indexes frames; its processes cannot decode pixels. Both pools start their processes
     with their first job, so an idle server holds none."""
@@ -45,9 +45,10 @@ class Services:
             await self.pixel_pool.start()
 
     async def close(self) -> None:
-        """Stops event delivery and the worker pools, and closes the database."""
+        """Stops event delivery and the worker pools, and closes the blob store and the database."""
         await self.events.stop()
         self.cpu_pool.shutdown(wait=False, cancel_futures=True)
         self.pixel_pool.shutdown(wait=False, cancel_futures=True)
         self.io_pool.shutdown(wait=False, cancel_futures=True)
+        await self.blobs.close()
         await self.db.dispose()

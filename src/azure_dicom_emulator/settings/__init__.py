@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     export_strict: bool = False
     export_batch_size: int = Field(100, ge=1)
     blob_api_version: str = DEFAULT_BLOB_API_VERSION
+    # Where instance files live. Unset: under the data dir; file:///path: a shared file system; an http(s)
+    # container URL: Azure Blob Storage.
+    blob_url: str | None = None
+    # Credentials of the Azure Blob store (``UseDevelopmentStorage=true`` for Azurite); alone, it names the
+    # account and ``blob_container`` the container.
+    blob_connection_string: str | None = None
+    blob_container: str = "dicomwebcontainer"
+    # Seconds each call to the Azure Blob store may take before the request gets 503.
+    blob_timeout_seconds: float = Field(10.0, gt=0)
+    # How old an unnamed blob must be before the start-up sweep removes it: longer than any store takes
+    # between publishing a blob and committing its row.
+    orphan_grace_seconds: float = Field(120.0, ge=0)
     auth_enabled: bool = False
     # Expected ``iss`` values; none: the emulator's own issuer under /emulator/auth/.
     auth_issuer: CommaSeparated = []
@@ -101,6 +113,39 @@ class Settings(BaseSettings):
     def _seed_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.exists():
             raise ValueError(f"there is no file or folder {value}")
+        return value
+
+    @field_validator("blob_url")
+    @classmethod
+    def _blob_url_is_a_store(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value)
+        if parts.scheme == "file":
+            if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+                raise ValueError(f"DICOM_EMULATOR_BLOB_URL (--blob-url) {value!r}: write file:///absolute/path")
+            return value
+        container = parts.path.strip("/")
+        if parts.scheme not in ("http", "https") or not parts.hostname or not container:
+            raise ValueError(
+                f"DICOM_EMULATOR_BLOB_URL (--blob-url) {value!r}: expected file:///path or an http(s) container URL "
+                "such as https://account.blob.core.windows.net/container"
+            )
+        return value
+
+    @field_validator("blob_connection_string")
+    @classmethod
+    def _connection_string_has_fields(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        fields = [field.strip() for field in value.split(";") if field.strip()]
+        names = {field.split("=", 1)[0].strip().lower() for field in fields if "=" in field}
+        credentials = {"usedevelopmentstorage", "accountkey", "sharedaccesssignature"}
+        if any("=" not in field for field in fields) or not names & credentials:
+            raise ValueError(
+                "DICOM_EMULATOR_BLOB_CONNECTION_STRING: expected Name=value fields separated by ';' with a "
+                "credential (UseDevelopmentStorage=true, AccountName=...;AccountKey=..., or SharedAccessSignature=...)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -148,8 +193,28 @@ class Settings(BaseSettings):
 
     @property
     def blob_dir(self) -> Path:
-        """Where instance files are kept."""
+        """Where instance files are kept in a directory: the ``file://`` blob URL's, else the data dir's."""
+        if self.blob_url and self.blob_url.startswith("file:"):
+            return Path(unquote(urlsplit(self.blob_url).path))
         return self.data_dir / "blobs"
+
+    @property
+    def blobs_in_azure(self) -> bool:
+        """Whether instance files live in Azure Blob Storage (an http(s) URL or a connection string alone)."""
+        if self.blob_url:
+            return not self.blob_url.startswith("file:")
+        return self.blob_connection_string is not None
+
+    @property
+    def blob_client_arguments(self) -> dict:
+        """What a client of the Azure Blob store is built from (``storage.azure_blobs.container_client``)."""
+        return {
+            "url": self.blob_url,
+            "connection_string": self.blob_connection_string,
+            "container_name": self.blob_container,
+            "api_version": self.blob_api_version,
+            "timeout_seconds": self.blob_timeout_seconds,
+        }
 
 
 def is_https_or_loopback(url: str) -> bool:

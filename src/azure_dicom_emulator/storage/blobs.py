@@ -1,86 +1,105 @@
-"""The filesystem blob store: staged uploads, versioned instance files, their reads and the orphan sweep."""
+"""The filesystem blob store: staged uploads, versioned instance files, their reads and the orphan sweep.
+
+One adapter of the ``storage.blob_store.BlobStore`` port. Its devices stay inside it: whole reads
+from the page cache on the event loop (``preadv`` with ``RWF_NOWAIT``), small ranges read with
+``pread`` right there, and its own files handed to CPU workers as their local copies.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from concurrent.futures import Executor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+
+from .blob_store import BlobNotFound
 
 STAGING = ".staging"
 SET_ASIDE_PREFIX = ".set-aside-"
+CHUNK_BYTES = 1024 * 1024
+INLINE_READ_BYTES = 1024 * 1024
+"""Ranges up to this many bytes in all are read right on the event loop: a page-cache read costs less
+than a thread hop."""
 
 
-class BlobNotFound(LookupError):
-    """The blob store holds no file for a key (the index names a file that is gone)."""
+class StagingArea:
+    """A local directory of spools: uploads being received and files being rewritten, before they are published."""
 
-    def __init__(self, key: str) -> None:
-        super().__init__(f"No blob has the key {key!r}.")
-        self.key = key
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        # One random prefix per store and a counter: unique names without a random read per upload.
+        self._prefix = uuid.uuid4().hex
+        self._counter = itertools.count()
+
+    def new_path(self) -> Path:
+        """A fresh path in the staging area."""
+        return self.directory / f"{self._prefix}-{next(self._counter)}"
+
+    def clear_older_than(self, seconds: float) -> int:
+        """Removes staged files last written more than ``seconds`` ago; returns how many."""
+        cutoff = time.time() - seconds
+        removed = 0
+        for staged in self.directory.iterdir():
+            try:
+                if staged.stat().st_mtime < cutoff:
+                    staged.unlink(missing_ok=True)
+                    removed += 1
+            except FileNotFoundError:
+                continue  # published or removed meanwhile
+        return removed
 
 
-def instance_key(partition_key: int, study: str, series: str, sop: str, version: int) -> str:
-    """The blob key of one version of an instance: ``{partition}/{study}/{series}/{sop}.{version}.dcm``.
-
-    Versions of an instance share its series folder rather than a folder of their own: creating a
-    folder per instance would double the file-system work of every store.
-    """
-    return f"{partition_key}/{study}/{series}/{sop}.{version}.dcm"
+def discard(paths: Iterable[Path]) -> None:
+    """Removes staged files (missing ones are ignored)."""
+    for staged in paths:
+        staged.unlink(missing_ok=True)
 
 
 class FileBlobStore:
-    """Instance files under one root directory; keys are relative POSIX paths."""
+    """Instance files under one root directory; keys are relative POSIX paths.
 
-    def __init__(self, root: Path) -> None:
+    ``durable`` (a shared file system) flushes every file to its disk before it is published, as
+    a file another host reads must be whole.
+    """
+
+    name = "DicomFileStoreHealthCheck"
+
+    def __init__(self, root: Path, io_pool: Executor | None = None, durable: bool = False) -> None:
         self.root = root.resolve()
-        self.staging_dir = self.root / STAGING
-        self.staging_dir.mkdir(parents=True, exist_ok=True)
-        # One random prefix per store and a counter: unique names without a random read per upload.
-        self._staging_prefix = uuid.uuid4().hex
-        self._staging_counter = itertools.count()
+        self.staging = StagingArea(self.root / STAGING)  # in the same file system: publishing is a rename
+        self.io_pool = io_pool
+        self.durable = durable
 
     def new_staging_path(self) -> Path:
         """A fresh path in the staging area for an upload still being received."""
-        return self.staging_dir / f"{self._staging_prefix}-{next(self._staging_counter)}"
+        return self.staging.new_path()
 
-    def path(self, key: str) -> Path:
-        """The file holding ``key``."""
-        return self.root / key
+    def discard_staged(self, paths: Iterable[Path]) -> None:
+        """Removes staged files that will not be published."""
+        discard(paths)
 
-    def read_cached(self, key: str) -> bytes | None:
-        """The whole blob of ``key`` when the page cache holds all of it, without waiting for the disk; else None."""
-        return read_if_cached(self.root / key)
-
-    def size(self, key: str) -> int:
-        """The size of the blob of ``key`` in bytes; raises BlobNotFound when there is none."""
+    async def publish(self, staged: Sequence[tuple[Path, str]]) -> None:
+        """Moves each staged file to its key atomically, replacing nothing readers could see; all or none."""
+        if self.durable:
+            await asyncio.gather(*(self._in_thread(_flush_to_disk, path) for path, _ in staged))
+        published = []
         try:
-            return os.stat(self.root / key).st_size
-        except FileNotFoundError:
-            raise BlobNotFound(key) from None
+            for path, key in staged:
+                self._move(path, key)
+                published.append(key)
+        except BaseException:
+            self._delete(published)
+            raise
 
-    def read(self, key: str) -> bytes:
-        """The whole blob of ``key``, from the disk if need be (it blocks: call it in an I/O thread); raises
-        BlobNotFound when there is none."""
-        try:
-            return (self.root / key).read_bytes()
-        except FileNotFoundError:
-            raise BlobNotFound(key) from None
-
-    def open(self, key: str) -> BinaryIO:
-        """The blob of ``key`` open for reading (its reads block: make them in an I/O thread); raises BlobNotFound
-        when there is none."""
-        try:
-            return open(self.root / key, "rb")
-        except FileNotFoundError:
-            raise BlobNotFound(key) from None
-
-    def publish(self, staged: Path, key: str) -> None:
-        """Moves a staged file to ``key`` atomically, replacing nothing that readers could see."""
+    def _move(self, staged: Path, key: str) -> None:
         target = self.root / key
         try:
             os.replace(staged, target)
@@ -90,18 +109,95 @@ class FileBlobStore:
         # The sweep judges age by mtime: a file just published must look new.
         os.utime(target)
 
-    def delete(self, keys: Iterable[str]) -> None:
+    async def read(self, key: str, size: int) -> bytes:
+        """The whole blob: from the page cache right here when it holds all ``size`` bytes, else in an I/O thread."""
+        cached = read_if_cached(self.root / key)
+        if cached is not None and len(cached) == size:
+            return cached
+        return await self._in_thread(self.read_file, key)
+
+    def read_file(self, key: str) -> bytes:
+        """The whole blob of ``key``, from the disk if need be (it blocks); BlobNotFound when there is none."""
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    async def read_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        """The bytes of each range: read right here when small in all, else in an I/O thread."""
+        if sum(length for _, length in ranges) <= INLINE_READ_BYTES:
+            return self._read_ranges(key, ranges)
+        return await self._in_thread(self._read_ranges, key, ranges)
+
+    def _read_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        try:
+            with RangeReader(self.root / key) as read:
+                return [read(offset, length) for offset, length in ranges]
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    async def chunks(self, key: str) -> AsyncIterator[bytes]:
+        """The blob a chunk at a time, each read in an I/O thread."""
+        try:
+            blob = open(self.root / key, "rb")  # noqa: SIM115 - closed below, across awaits
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+        with blob:
+            while chunk := await self._in_thread(blob.read, CHUNK_BYTES):
+                yield chunk
+
+    async def size(self, key: str) -> int:
+        """The size of the blob of ``key`` in bytes; raises BlobNotFound when there is none."""
+        try:
+            return os.stat(self.root / key).st_size
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    @asynccontextmanager
+    async def local_copy(self, key: str) -> AsyncIterator[Path]:
+        """The store's own file of ``key``: it is local already, and no one writes a published file."""
+        path = self.root / key
+        if not path.exists():
+            raise BlobNotFound(key)
+        yield path
+
+    async def delete(self, keys: Iterable[str]) -> None:
         """Removes the files of ``keys`` (missing ones are ignored) and the folders they leave empty."""
+        self._delete(keys)
+
+    def _delete(self, keys: Iterable[str]) -> None:
         for key in keys:
             target = self.root / key
             target.unlink(missing_ok=True)
             self._prune(target.parent)
 
-    def set_aside_published(self) -> Path:
+    async def keys_older_than(self, seconds: float) -> set[str]:
+        """Every published key whose file was last written more than ``seconds`` ago."""
+        return await self._in_thread(lambda: set(self._keys_older_than(seconds)))
+
+    def _keys_older_than(self, seconds: float) -> Iterator[str]:
+        cutoff = time.time() - seconds
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            if dirpath == str(self.root):
+                dirnames[:] = [d for d in dirnames if d != STAGING]
+            for name in filenames:
+                full = os.path.join(dirpath, name)
+                try:
+                    written = os.stat(full).st_mtime
+                except FileNotFoundError:
+                    continue  # deleted meanwhile (by another host, say)
+                if written < cutoff:
+                    yield os.path.relpath(full, self.root).replace(os.sep, "/")
+
+    async def clear_staging_older_than(self, seconds: float) -> int:
+        """Removes abandoned staged uploads; returns how many."""
+        return self.staging.clear_older_than(seconds)
+
+    async def set_aside_published(self) -> Path:
         """Moves every published file out of sight at once (renaming their folders); returns where they went.
 
         Staged uploads stay where they are. ``restore_set_aside`` puts the files back,
-        ``remove_set_aside`` deletes them (slow for many files: call it in an I/O thread).
+        ``remove_set_aside`` deletes them.
         """
         aside = self.root.parent / f"{SET_ASIDE_PREFIX}{uuid.uuid4().hex}"
         aside.mkdir()
@@ -110,7 +206,7 @@ class FileBlobStore:
                 os.rename(entry.path, aside / entry.name)
         return aside
 
-    def restore_set_aside(self, aside: Path) -> None:
+    async def restore_set_aside(self, aside: Path) -> None:
         """Puts back the files ``set_aside_published`` moved to ``aside``."""
         for entry in os.scandir(aside):
             os.rename(entry.path, self.root / entry.name)
@@ -122,31 +218,14 @@ class FileBlobStore:
             if entry.name.startswith(SET_ASIDE_PREFIX) and entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
 
-    def discard_staged(self, paths: Iterable[Path]) -> None:
-        """Removes staged files that will not be published."""
-        for staged in paths:
-            staged.unlink(missing_ok=True)
+    async def prepare(self) -> None:
+        """Nothing to prepare: the directory was made with the store."""
 
-    def keys_older_than(self, seconds: float) -> Iterator[str]:
-        """Every published key whose file was last written more than ``seconds`` ago."""
-        cutoff = time.time() - seconds
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            if dirpath == str(self.root):
-                dirnames[:] = [d for d in dirnames if d != STAGING]
-            for name in filenames:
-                full = os.path.join(dirpath, name)
-                if os.stat(full).st_mtime < cutoff:
-                    yield os.path.relpath(full, self.root).replace(os.sep, "/")
+    async def check(self) -> None:
+        """Nothing to reach: a directory answers as long as the process runs."""
 
-    def clear_staging_older_than(self, seconds: float) -> int:
-        """Removes abandoned staged uploads; returns how many."""
-        cutoff = time.time() - seconds
-        removed = 0
-        for staged in self.staging_dir.iterdir():
-            if staged.stat().st_mtime < cutoff:
-                staged.unlink(missing_ok=True)
-                removed += 1
-        return removed
+    async def close(self) -> None:
+        """Nothing to release."""
 
     def _prune(self, folder: Path) -> None:
         while folder != self.root and folder.is_relative_to(self.root):
@@ -155,6 +234,18 @@ class FileBlobStore:
             except OSError:
                 return
             folder = folder.parent
+
+    def _in_thread(self, function, *args):
+        return asyncio.get_running_loop().run_in_executor(self.io_pool, function, *args)
+
+
+def _flush_to_disk(path: Path) -> None:
+    """Makes the file at ``path`` durable before it is renamed into sight."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class RangeReader:

@@ -158,6 +158,24 @@ class Database:
         # Statements run inline never suspend: a loop of transactions (a reindex, say) lets others run between them.
         await asyncio.sleep(0)
 
+    @asynccontextmanager
+    async def turn_of(self, lock_id: int) -> AsyncIterator[bool]:
+        """Whether this process took the lock ``lock_id`` that every host shares, for the block: PostgreSQL's
+        session advisory lock, tried without waiting (False: another process holds it). SQLite's index is one
+        host's file, shared by no other host: always True."""
+        if self.sqlite_engine is not None:
+            yield True
+            return
+        async with self.engine.connect() as conn:
+            taken = (await conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id})).scalar_one()
+            await conn.commit()
+            try:
+                yield bool(taken)
+            finally:
+                if taken:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
+                    await conn.commit()
+
     async def migrate(self) -> None:
         """Brings the schema to the newest migration; safe when several workers start at once."""
         if self.sqlite_engine is not None:

@@ -27,7 +27,7 @@ async def delete(
     rows = await retrying_deadlocks(lambda: _delete_rows(services, scope, study_uid, series_uid, sop_uid))
     services.events.wake()
     # Only after the commit: a reader that still sees the rows can still read the files.
-    services.blobs.delete(key for row in rows for key in (row.blob_key, row.original_blob_key) if key)
+    await services.blobs.delete(key for row in rows for key in (row.blob_key, row.original_blob_key) if key)
     return len(rows)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 from ...storage import reset as reset_rows
 from ...storage.database import retrying_deadlocks
@@ -30,14 +29,14 @@ async def reset_data(services: Services) -> None:
 
 
 async def _erase_once(services: Services) -> None:
-    aside: Path | None = None
+    aside: object | None = None
     try:
         async with services.db.write() as conn:
             await reset_rows.erase_everything(conn, DEFAULT_PARTITION_KEY)
-            aside = services.blobs.set_aside_published()
+            aside = await services.blobs.set_aside_published()
     except BaseException:
         if aside is not None:
-            services.blobs.restore_set_aside(aside)
+            await services.blobs.restore_set_aside(aside)
         raise
 
 

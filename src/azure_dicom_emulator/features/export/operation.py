@@ -21,6 +21,7 @@ from sqlalchemy import Row
 from ...errors import INSTANCE_NOT_FOUND, resource_not_found
 from ...storage import exporting, operations
 from ...storage.azure_blob_client import BlobFailure, failure_of
+from ...storage.blob_store import BlobNotFound
 from ..blob_reads import WHOLE_READ_BYTES, blob_bytes, blob_chunks
 from ..operations import LostOwnership
 from ..services import Services
@@ -139,7 +140,7 @@ async def _copy(services: Services, container: ContainerClient, operation_id: st
         else:
             data = await blob_bytes(services, row.blob_key, row.size)
         await container.upload_blob(name, data, length=row.size, overwrite=True)
-    except FileNotFoundError:
+    except BlobNotFound:
         return INSTANCE_NOT_FOUND  # deleted since the batch was read
     except Exception as exc:
         if failure_of(exc) not in (BlobFailure.REFUSED, BlobFailure.NOT_FOUND):

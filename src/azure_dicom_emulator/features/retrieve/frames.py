@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -23,7 +22,6 @@ INVALID_FRAMES = (
     "must have value greater than 0."
 )
 SINGLE_FRAME_ONLY = "The accept header is supported for single frame retrieval, use multi-part accept header instead."
-INLINE_READ_BYTES = 1024 * 1024
 # Native frames in these syntaxes are the same bytes as in Explicit VR Little Endian.
 _LITTLE_ENDIAN_NATIVE = frozenset({ImplicitVRLittleEndian, ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian})
 
@@ -67,17 +65,17 @@ async def retrieve_frames(
     stored.require_frames(numbers)
     source = stored.transfer_syntax_uid
     target = media.transfer_syntax
-    loop = asyncio.get_running_loop()
     if _stored_bytes_serve(source, target):
         label = ExplicitVRLittleEndian if source == DeflatedExplicitVRLittleEndian else source
-        data = await _stored_frames(services, stored, numbers)
+        data = await stored_pixels.stored_frames(services, stored, numbers)
         return FramesResult(media.multipart, media.media_type, label if target == ANY_TRANSFER_SYNTAX else target, data)
     require_transcodable_size(stored.size)
     try:
-        data = await loop.run_in_executor(
+        data = await stored_pixels.in_worker(
+            services,
             services.pixel_pool,
+            stored.blob_key,
             pixel_jobs.transcode_frames,
-            str(stored.path),
             stored.frame_index_json,
             numbers,
             source,
@@ -93,14 +91,3 @@ def _stored_bytes_serve(source: str, target: str) -> bool:
     if target in (ANY_TRANSFER_SYNTAX, source):
         return True
     return target == ExplicitVRLittleEndian and source in _LITTLE_ENDIAN_NATIVE
-
-
-async def _stored_frames(services: Services, stored: stored_pixels.StoredPixels, numbers: list[int]) -> list[bytes]:
-    """The frames as stored: read right here when small (a page-cache read costs less than a thread hop),
-    in an I/O thread when large, and inflated in the CPU pool for deflated files."""
-    arguments = (str(stored.path), stored.frame_index_json, numbers)
-    if stored.frame_index.inflated:
-        return await asyncio.get_running_loop().run_in_executor(services.cpu_pool, pixel_jobs.stored_frames, *arguments)
-    if sum(stored.frame_index.size(number) for number in numbers) <= INLINE_READ_BYTES:
-        return pixel_jobs.stored_frames(*arguments)
-    return await asyncio.get_running_loop().run_in_executor(services.io_pool, pixel_jobs.stored_frames, *arguments)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from ...dicom.media_types import negotiate_resource
 from ...dicom.pixel_errors import TranscodeError
 from ...errors import INSTANCE_NOT_FOUND, NotAcceptable, NotFound, resource_not_found
 from ...storage import index
-from ...storage.blobs import BlobNotFound
+from ...storage.blob_store import BlobNotFound
 from ..blob_reads import WHOLE_READ_BYTES, blob_bytes, blob_chunks
 from ..scope import Scope
 from ..services import Services
@@ -81,13 +80,13 @@ async def retrieve(
         raise NotAcceptable(MULTIPLE_INSTANCES.format(ts=target))
     gone = resource_not_found(series_uid, sop_uid)
     for row in rows:  # before any byte is sent: a response under way can no longer become a 404
-        require_stored(services, row.blob_key, gone)
+        await require_stored(services, row.blob_key, gone)
     payloads = []
     for row in rows:
         if target in (ANY_TRANSFER_SYNTAX, row.transfer_syntax_uid):
             payloads.append(InstancePayload(row.transfer_syntax_uid, row.size, blob_key=row.blob_key))
         else:
-            payloads.append(await _transcode(services, services.blobs.path(row.blob_key), row.size, target))
+            payloads.append(await _transcode(services, row.blob_key, row.size, target))
     return RetrieveResult(media.multipart, payloads)
 
 
@@ -113,11 +112,14 @@ async def payload_chunks(services: Services, payload: InstancePayload) -> AsyncI
         yield chunk
 
 
-async def _transcode(services: Services, path: Path, size: int, target: str) -> InstancePayload:
+async def _transcode(services: Services, key: str, size: int, target: str) -> InstancePayload:
     require_transcodable_size(size)
     loop = asyncio.get_running_loop()
     try:
-        data = await loop.run_in_executor(services.pixel_pool, pixel_jobs.transcode_file, str(path), target)
+        async with services.blobs.local_copy(key) as path:
+            data = await loop.run_in_executor(services.pixel_pool, pixel_jobs.transcode_file, str(path), target)
+    except BlobNotFound as exc:
+        raise missing(exc, NotFound(INSTANCE_NOT_FOUND)) from None
     except TranscodeError as exc:
         raise NotAcceptable(TRANSCODE_FAILED) from exc
     return InstancePayload(target, len(data), data=data)

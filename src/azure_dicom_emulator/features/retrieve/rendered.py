@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from ...dicom.media_types import negotiate_rendered, negotiate_rendered_leniently
@@ -62,12 +61,12 @@ async def rendered(
     if stored.frame_index.count == 0:
         raise NotFound(FRAME_NOT_FOUND)
     stored.require_frames([number])
-    loop = asyncio.get_running_loop()
     try:
-        data = await loop.run_in_executor(
+        data = await stored_pixels.in_worker(
+            services,
             services.pixel_pool,
+            stored.blob_key,
             pixel_jobs.render_frame,
-            str(stored.path),
             stored.frame_index_json,
             number,
             stored.transfer_syntax_uid,

@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 
 from ...errors import NotFound
-from ...storage.blobs import BlobNotFound
+from ...storage.blob_store import BlobNotFound
 from ..services import Services
 
 log = logging.getLogger(__name__)
 
 
-def require_stored(services: Services, blob_key: str, not_found: NotFound) -> None:
+async def require_stored(services: Services, blob_key: str, not_found: NotFound) -> None:
     """Raises ``not_found`` when the blob store holds no file for ``blob_key`` (see `missing`)."""
     try:
-        services.blobs.size(blob_key)
+        await services.blobs.size(blob_key)
     except BlobNotFound as exc:
         raise missing(exc, not_found) from None
 

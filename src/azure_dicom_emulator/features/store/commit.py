@@ -107,10 +107,10 @@ async def _commit_batch(services: Services, scope: Scope, batch: list[Upload], u
                 return refused
             written = await write_new_versions(conn, services, scope, versions, ChangeAction.CREATE)
     except BaseException:
-        services.blobs.delete(written.published)
+        await services.blobs.delete(written.published)
         raise
     services.events.wake()
-    services.blobs.delete(written.superseded)
+    await services.blobs.delete(written.superseded)
     return refused
 
 

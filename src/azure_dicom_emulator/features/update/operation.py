@@ -22,6 +22,7 @@ from sqlalchemy import Row
 from ...dicom.element_update import UpdatedFile, update_file
 from ...dicom.index_values import indexed_levels
 from ...storage import index, operations
+from ...storage.blob_store import BlobNotFound
 from ...storage.index import ChangeAction, InstanceId
 from ..instance_versions import NewVersion, WrittenVersions, write_new_versions
 from ..operations import LostOwnership, holding_lease
@@ -81,13 +82,13 @@ async def run_batch(services: Services, operation: Row, owner: str) -> bool:
             if not await operations.checkpoint(conn, operation.operation_id, owner, state, percent, lease, status):
                 raise LostOwnership(operation.operation_id)
     except BaseException:
-        services.blobs.delete(written.published)
+        await services.blobs.delete(written.published)
         raise
     finally:
         services.blobs.discard_staged(staged)
     services.events.wake()
     # Only after the commit: the intermediate versions of instances updated before.
-    services.blobs.delete(written.superseded)
+    await services.blobs.delete(written.superseded)
     return finished
 
 
@@ -107,25 +108,22 @@ async def _rewrite(
     services: Services, rows: list[Row], staged: list[Path], changes: dict
 ) -> list[UpdatedFile | Exception]:
     """Each instance's file rewritten with the changes into its staging path, in the CPU pool; for a file
-    that cannot be rewritten, the reason instead. Any other failure (a worker that died) is raised."""
-    loop = asyncio.get_running_loop()
-    jobs = [
-        loop.run_in_executor(
-            services.cpu_pool,
-            update_file,
-            str(services.blobs.path(row.blob_key)),
-            str(path),
-            changes,
-            IMPLEMENTATION_VERSION,
-            row.metadata,
-        )
-        for row, path in zip(rows, staged, strict=True)
-    ]
+    that cannot be rewritten (or whose file is gone), the reason instead. Any other failure (a worker that died,
+    a blob store out of reach) is raised."""
+    jobs = [_rewrite_one(services, row, path, changes) for row, path in zip(rows, staged, strict=True)]
     outcomes = await asyncio.gather(*jobs, return_exceptions=True)
     for outcome in outcomes:
-        if isinstance(outcome, BaseException) and not isinstance(outcome, ValueError | OSError):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, ValueError | OSError | BlobNotFound):
             raise outcome
     return outcomes
+
+
+async def _rewrite_one(services: Services, row: Row, staged: Path, changes: dict) -> UpdatedFile:
+    """One instance's file rewritten into ``staged`` in the CPU pool, from a local copy of its blob."""
+    async with services.blobs.local_copy(row.blob_key) as source:
+        return await asyncio.get_running_loop().run_in_executor(
+            services.cpu_pool, update_file, str(source), str(staged), changes, IMPLEMENTATION_VERSION, row.metadata
+        )
 
 
 def _new_version(row: Row, staged: Path, updated: UpdatedFile) -> NewVersion:
