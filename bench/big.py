@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
+import report  # noqa: E402
 import servers  # noqa: E402
 import testdata  # noqa: E402
 import workloads  # noqa: E402
@@ -39,7 +39,6 @@ import workloads  # noqa: E402
 from harness.big_instance import frame_bytes, write_big_instance  # noqa: E402
 
 RESULTS = BENCH / "RESULTS.md"
-SECTION = re.compile(r"<!-- big-results -->.*?<!-- /big-results -->", re.S)
 CACHE = BENCH / "work" / "data"
 MEGABYTE = 1024 * 1024
 CHUNK = MEGABYTE
@@ -131,38 +130,32 @@ def main() -> None:
     def column(key: str) -> list[float]:
         return [round_[key] for round_ in big]
 
-    section = "\n".join(
-        [
-            "<!-- big-results -->",
-            "## Big requests",
-            "",
-            f"Measured by `bench/big.py --instances {args.instances} --big-frames {args.big_frames}"
-            f" --rounds {args.rounds}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average"
-            f" {load:.2f} at the start; each measure on a freshly started server. Peak RSS is the summed VmHWM of"
-            " the server and every process under it, sampled during the request.",
-            "",
-            "| Measure | Time (s) | Peak RSS (MB) | Target | Status |",
-            "| --- | ---: | ---: | --- | --- |",
-            f"| One STOW-RS of {args.instances} CT instances ({stow_gb:.1f} GB, streamed)"
-            f" | {spread([item.seconds for item in stow], 1)} | {spread(stow_rss)} | < {RSS_TARGET_MB} MB"
-            f" | {verdict(stow_rss)} |",
-            f"| One instance of {size_gb:.1f} GB stored (one streamed STOW-RS)"
-            f" | {spread(column('store_s'), 1)} | {spread(column('store_rss'))} | < {RSS_TARGET_MB} MB"
-            f" | {verdict(column('store_rss'))} |",
-            f"| The same retrieved, checked byte for byte | {spread(column('retrieve_s'), 1)}"
-            f" | {spread(column('retrieve_rss'))} | < {RSS_TARGET_MB} MB | {verdict(column('retrieve_rss'))} |",
-            f"| One frame of it | {spread(column('frame_s'), 3)} | {spread(column('frame_rss'))}"
-            f" | < {RSS_TARGET_MB} MB | {verdict(column('frame_rss'))} |",
-            "",
-            f"- STOW-RS rate: {spread([item.instances / item.seconds for item in stow])} instances/s, over"
-            f" {statistics.median(item.processes for item in stow):.0f} processes.",
-            "<!-- /big-results -->",
-        ]
-    )
-    text = RESULTS.read_text()
-    text = SECTION.sub(lambda _: section, text) if SECTION.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
-    print(section)
+    lines = [
+        "## Big requests",
+        "",
+        f"Measured by `bench/big.py --instances {args.instances} --big-frames {args.big_frames}"
+        f" --rounds {args.rounds}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average"
+        f" {load:.2f} at the start; each measure on a freshly started server. Peak RSS is the summed VmHWM of"
+        " the server and every process under it, sampled during the request.",
+        "",
+        "| Measure | Time (s) | Peak RSS (MB) | Target | Status |",
+        "| --- | ---: | ---: | --- | --- |",
+        f"| One STOW-RS of {args.instances} CT instances ({stow_gb:.1f} GB, streamed)"
+        f" | {spread([item.seconds for item in stow], 1)} | {spread(stow_rss)} | < {RSS_TARGET_MB} MB"
+        f" | {verdict(stow_rss)} |",
+        f"| One instance of {size_gb:.1f} GB stored (one streamed STOW-RS)"
+        f" | {spread(column('store_s'), 1)} | {spread(column('store_rss'))} | < {RSS_TARGET_MB} MB"
+        f" | {verdict(column('store_rss'))} |",
+        f"| The same retrieved, checked byte for byte | {spread(column('retrieve_s'), 1)}"
+        f" | {spread(column('retrieve_rss'))} | < {RSS_TARGET_MB} MB | {verdict(column('retrieve_rss'))} |",
+        f"| One frame of it | {spread(column('frame_s'), 3)} | {spread(column('frame_rss'))}"
+        f" | < {RSS_TARGET_MB} MB | {verdict(column('frame_rss'))} |",
+        "",
+        f"- STOW-RS rate: {spread([item.instances / item.seconds for item in stow])} instances/s, over"
+        f" {statistics.median(item.processes for item in stow):.0f} processes.",
+    ]
+    report.write_section(RESULTS, "big", lines)
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

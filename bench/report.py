@@ -319,3 +319,16 @@ def kept_sections(path: Path) -> str:
     e.g. bench/search.py's), to carry over into a rewritten file."""
     found = KEPT_SECTION.finditer(path.read_text()) if path.exists() else []
     return "".join("\n" + match.group(0).lstrip("\n") for match in found)
+
+
+def write_section(path: Path, name: str, lines: list[str]) -> None:
+    """Puts ``lines`` into ``path`` as its ``<!-- name-results -->`` section, replacing the one there or adding it
+    at the end; the rest of the file stays as it is."""
+    section = "\n".join([f"<!-- {name}-results -->", *lines, f"<!-- /{name}-results -->"])
+    pattern = re.compile(rf"<!-- {name}-results -->.*?<!-- /{name}-results -->", re.S)
+    text = path.read_text() if path.exists() else ""
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)

@@ -40,6 +40,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
 import multipart_body  # noqa: E402
+import report  # noqa: E402
 import testdata  # noqa: E402
 import workloads  # noqa: E402
 from servers import Server  # noqa: E402
@@ -49,7 +50,6 @@ from harness.loopback import free_port  # noqa: E402
 
 EXECUTABLE = REPO / ".venv" / "bin" / "azure-dicom-emulator"
 RESULTS = BENCH / "RESULTS.md"
-SECTION = re.compile(r"<!-- tools-results -->.*?<!-- /tools-results -->", re.S)
 IDLE_SECONDS = 2.0
 BATCH = 50
 CONCURRENCY = 4
@@ -265,42 +265,36 @@ def main() -> None:
     client_rate = [args.upload_files / s for s in client_s]
     ratio = statistics.median(upload_rate) / statistics.median(client_rate)
     sent_ratio = statistics.median(sent_rate) / statistics.median(client_rate)
-    section = "\n".join(
-        [
-            "<!-- tools-results -->",
-            "## The emulator's tools: start-up, idle memory, upload, reset",
-            "",
-            f"Measured by `bench/tools.py --rounds {args.rounds} --upload-files {args.upload_files}"
-            f" --reset-instances {args.reset_instances}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())},"
-            f" load average {load:.2f} at the start. Medians, with the range of the rounds in brackets.",
-            "",
-            "| Measure | Figure | Target |",
-            "| --- | ---: | --- |",
-            f"| `serve` ready (health 200) on a new data folder, s | {spread(fresh)} | < 0.5 |",
-            f"| `serve` ready on the folder of an earlier start, s | {spread(existing)} | < 0.5 |",
-            f"| CPU the server used until ready (earlier folder), s | {spread(cpu)} | |",
-            f"| CPU of importing the libraries it stands on, fresh interpreter, s | {spread(floor)} | |",
-            f"| the plugin's `dicom_emulator` start, s | {spread(fixture)} | < 1 |",
-            f"| idle RSS of the process group, MB | {spread(rss, 1)} | < 80 |",
-            f"| idle PSS of the process group, MB | {spread(pss, 1)} | |",
-            f"| first rendered JPEG after start-up, data folder holding instances, ms | {spread(rendered_restarted, 0)}"
-            " | < 50 |",
-            f"| first rendered JPEG on a new server, right after its first store, ms | {spread(rendered_new, 0)} | |",
-            f"| `upload` of {args.upload_files} CT files, whole command, instances/s | {spread(upload_rate, 0)} | |",
-            f"| the same, from its first request to its last answer (as it reports), instances/s"
-            f" | {spread(sent_rate, 0)} | |",
-            f"| the benchmark's STOW-RS client, same files, bodies built before the clock, instances/s"
-            f" | {spread(client_rate, 0)} | |",
-            f"| `upload` against the client, whole command | {ratio:.2f}x | >= 0.9x |",
-            f"| `upload` against the client, requests only | {sent_ratio:.2f}x | >= 0.9x |",
-            f"| `DELETE /emulator/data` of {args.reset_instances} instances, s | {reset_seconds:.2f} | < 2 |",
-            "<!-- /tools-results -->",
-        ]
-    )
-    text = RESULTS.read_text()
-    text = SECTION.sub(lambda _: section, text) if SECTION.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
-    print(section)
+    lines = [
+        "## The emulator's tools: start-up, idle memory, upload, reset",
+        "",
+        f"Measured by `bench/tools.py --rounds {args.rounds} --upload-files {args.upload_files}"
+        f" --reset-instances {args.reset_instances}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())},"
+        f" load average {load:.2f} at the start. Medians, with the range of the rounds in brackets.",
+        "",
+        "| Measure | Figure | Target |",
+        "| --- | ---: | --- |",
+        f"| `serve` ready (health 200) on a new data folder, s | {spread(fresh)} | < 0.5 |",
+        f"| `serve` ready on the folder of an earlier start, s | {spread(existing)} | < 0.5 |",
+        f"| CPU the server used until ready (earlier folder), s | {spread(cpu)} | |",
+        f"| CPU of importing the libraries it stands on, fresh interpreter, s | {spread(floor)} | |",
+        f"| the plugin's `dicom_emulator` start, s | {spread(fixture)} | < 1 |",
+        f"| idle RSS of the process group, MB | {spread(rss, 1)} | < 80 |",
+        f"| idle PSS of the process group, MB | {spread(pss, 1)} | |",
+        f"| first rendered JPEG after start-up, data folder holding instances, ms | {spread(rendered_restarted, 0)}"
+        " | < 50 |",
+        f"| first rendered JPEG on a new server, right after its first store, ms | {spread(rendered_new, 0)} | |",
+        f"| `upload` of {args.upload_files} CT files, whole command, instances/s | {spread(upload_rate, 0)} | |",
+        f"| the same, from its first request to its last answer (as it reports), instances/s"
+        f" | {spread(sent_rate, 0)} | |",
+        f"| the benchmark's STOW-RS client, same files, bodies built before the clock, instances/s"
+        f" | {spread(client_rate, 0)} | |",
+        f"| `upload` against the client, whole command | {ratio:.2f}x | >= 0.9x |",
+        f"| `upload` against the client, requests only | {sent_ratio:.2f}x | >= 0.9x |",
+        f"| `DELETE /emulator/data` of {args.reset_instances} instances, s | {reset_seconds:.2f} | < 2 |",
+    ]
+    report.write_section(RESULTS, "tools", lines)
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

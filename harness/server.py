@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from azure_dicom_emulator.pytest_plugin import stop_process
+
 from .loopback import free_port
 
 BLOB_ACCOUNT_VARIABLE = "DICOM_EMULATOR_TEST_BLOB_ACCOUNT"
@@ -81,13 +83,8 @@ class Server:
         return (self.data_dir.parent / f"server-{self.port}.log").read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            stop_process(self.process, sig)
         self.log.close()
 
 

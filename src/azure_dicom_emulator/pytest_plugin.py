@@ -9,6 +9,7 @@ emptied after it. Importing this module loads nothing but the standard library a
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -108,14 +109,19 @@ class StartedEmulator(DicomEmulator):
 
     def stop(self) -> None:
         """Stops the process and closes its log."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.log.close()
+
+
+def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+    """Sends ``sig`` to ``process`` if it still runs and waits for it, killing it when it outlives ``timeout``."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
