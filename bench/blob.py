@@ -119,7 +119,7 @@ def multiframe_instance(side: int) -> tuple[bytes, Dataset]:
     ds.SOPClassUID = CTImageStorage
     ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.Modality = "CT"
+    ds.Modality, ds.PatientID, ds.PatientName = "CT", "BENCH-FRAMES", "Bench^Frames"
     ds.Rows = ds.Columns = side
     ds.NumberOfFrames = FRAMES
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"

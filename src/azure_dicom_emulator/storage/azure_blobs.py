@@ -154,15 +154,14 @@ class AzureBlobStore:
 
     async def _upload(self, path: Path, key: str) -> None:
         size = os.stat(path).st_size
-        try:
-            if size <= WHOLE_UPLOAD_BYTES:
-                data = await asyncio.get_running_loop().run_in_executor(self.io_pool, path.read_bytes)
+        if size <= WHOLE_UPLOAD_BYTES:
+            data = await asyncio.get_running_loop().run_in_executor(self.io_pool, path.read_bytes)
+            async with self._call(""):
                 await self.container.upload_blob(key, data, length=size, overwrite=True)
-                return
-            with open(path, "rb") as stream:
+            return
+        with open(path, "rb") as stream:
+            async with self._call(""):
                 await self.container.upload_blob(key, stream, length=size, overwrite=True, max_concurrency=4)
-        except Exception as exc:
-            raise _unavailable(exc) from exc
 
     async def read(self, key: str, size: int) -> bytes:
         """The whole blob, in one GET (more for a blob above the library's first-chunk size)."""
