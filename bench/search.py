@@ -7,6 +7,12 @@ Two parts, both writing the section "Search (QIDO-RS)" of bench/RESULTS.md:
   test server at 127.0.0.1:5432). The index is loaded in-process through the emulator's own STOW
   code (``features.store.service.store``: the same spooling, inspection, validation, files and rows as a
   STOW-RS request, without the HTTP framing), then the real server answers the timed searches.
+  Sizes above ``--store-up-to`` (PostgreSQL only) store a seed of ``--seed-instances`` so, then copy it with
+  ``harness/bulk_index.py`` (bench/million.py); ``--explain`` writes the PostgreSQL plans of the four
+  targeted searches, ``--stow-sizes`` times STOW-RS on an index of that size against an empty one. A
+  million instances:
+  ``python bench/search.py --scale --databases PostgreSQL --sizes 10000 100000 1000000 --explain
+  --stow-sizes 1000000 --reuse``
 * ``python bench/search.py --orthanc`` (as root, like run.py): the emulator (SQLite) and Orthanc in
   the loopback-only namespace, each loaded with the same 2,000 instances over STOW-RS, then timed
   on the same searches.
@@ -35,6 +41,8 @@ import namespace
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))
+
+import million  # noqa: E402
 
 from harness.postgres import create_database  # noqa: E402
 
@@ -92,11 +100,18 @@ class Query:
     path: Callable[[int], str]
 
 
-def queries(run: int, studies: int, rng: random.Random, orthanc: bool = False) -> list[Query]:
-    """The searches timed on a server holding ``studies`` studies of run ``run``."""
+def queries(run: int, studies: int, rng: random.Random, orthanc: bool = False, factor: int = 1) -> list[Query]:
+    """The searches timed on a server holding ``studies`` studies of run ``run``: ``studies // factor`` stored and
+    ``factor - 1`` bulk-loaded copies of each (harness/bulk_index.py), which share its patient, names and dates."""
 
     def pick() -> int:
-        return rng.randrange(studies)
+        return rng.randrange(studies // factor)
+
+    def any_study() -> str:
+        from harness.bulk_index import derived_uid
+
+        uid, number = study_uid(run, pick()), rng.randrange(factor)
+        return derived_uid(uid, number) if number else uid
 
     def fuzzy(n: int) -> str:
         prefix = f"patient{pick() + 1:03d}"[: rng.randrange(8, 11)]
@@ -112,7 +127,7 @@ def queries(run: int, studies: int, rng: random.Random, orthanc: bool = False) -
         Query("study by PatientID", lambda n: f"studies?PatientID=PAT{pick() + 1:06d}"),
         Query("study by PatientName prefix (fuzzy)", fuzzy),
         Query("study by StudyDate range, limit 100", date_range),
-        Query("series of a study", lambda n: f"studies/{study_uid(run, pick())}/series"),
+        Query("series of a study", lambda n: f"studies/{any_study()}/series"),
         Query("studies?limit=50", lambda n: "studies?limit=50"),
         Query(
             "OHIF study list",
@@ -185,7 +200,6 @@ async def load_in_process(data_dir: Path, database_url: str | None, run: int, st
     settings = Settings(data_dir=data_dir, database_url=database_url)
     services = build_services(settings)
     await services.db.migrate()
-    await services.start_workers()
     scope = Scope(2, "v2", 1, "Microsoft.Default", False, "http://127.0.0.1")
     started = time.perf_counter()
 
@@ -274,35 +288,83 @@ class Emulator:
         servers.stop(self.process)
 
 
-def scale_run(args: argparse.Namespace) -> list[str]:
-    """The emulator alone at each size, on SQLite and PostgreSQL: the table lines."""
-    lines = []
+def scale_run(args: argparse.Namespace) -> tuple[list[str], list[str], list[str], list[str]]:
+    """The emulator alone at each size, on SQLite and PostgreSQL: the search table's lines, its notes on bulk
+    loads, the STOW-RS table's lines and its notes."""
+    lines, load_notes, stow_lines, stow_notes = [], [], [], []
     for size in args.sizes:
         studies = size // INSTANCES_PER_STUDY
+        bulk = size > args.store_up_to
+        factor = size // args.seed_instances if bulk else 1
+        if bulk and factor * args.seed_instances != size:
+            raise SystemExit(f"{size} is not a multiple of --seed-instances {args.seed_instances}")
         for database in ("SQLite", "PostgreSQL"):
-            if database not in args.databases:
+            if database not in args.databases or (bulk and database == "SQLite"):
                 continue
             work = WORK_DIR / f"{database.lower()}-{size}"
-            run = 200000 + size // 1000
+            seed_work = WORK_DIR / f"postgresql-{args.seed_instances}"
+            seed_url, seed_kept = _loaded_index(seed_work) if bulk else (None, False)
+            # A bulk-loaded size copies the seed's UIDs: those of the seed's own size when that index is kept.
+            run = 200000 + (args.seed_instances if seed_kept else size) // 1000
             url, loaded = _loaded_index(work) if args.reuse else (None, False)
             if not loaded:
                 shutil.rmtree(work, ignore_errors=True)
-                (work / "data").mkdir(parents=True)
-                url = create_database(args.postgres_url, "bench_search") if database == "PostgreSQL" else None
-                log(f"{database}, {size} instances: loading")
-                seconds = asyncio.run(load_in_process(work / "data", url, run, studies))
+                stored = size // factor
+                if seed_kept:
+                    log(f"{database}, {size} instances: copying the kept {stored}-instance index")
+                    started = time.perf_counter()
+                    url = million.clone_index(seed_work, work, seed_url, args.postgres_url)
+                    seconds = time.perf_counter() - started
+                else:
+                    (work / "data").mkdir(parents=True)
+                    url = create_database(args.postgres_url, "bench_search") if database == "PostgreSQL" else None
+                    log(f"{database}, {size} instances: storing {stored}")
+                    seconds = asyncio.run(load_in_process(work / "data", url, run, stored // INSTANCES_PER_STUDY))
+                log(f"{database}, {size} instances: {stored} in place in {seconds:.0f} s")
+                if bulk:
+                    how = million.bulk_load(work / "data", url, seconds, seed_kept, stored, factor)
+                    load_notes.append(how.note(size))
+                    log(load_notes[-1])
                 (work / LOADED_MARKER).write_text(url or "")
-                log(f"{database}, {size} instances: loaded in {seconds:.0f} s")
             if args.load_only:
                 continue
             log(f"{database}, {size} instances: timing searches")
+            timed = queries(run, studies, random.Random(size), factor=factor)
             with Emulator(work / "data", url) as server:
-                timings = time_queries(server.base_url, queries(run, studies, random.Random(size)))
+                timings = time_queries(server.base_url, timed)
             for label, timing in timings.items():
-                lines.append(f"| {label} | {database} | {size:,} | {timing.p50:.1f} | {timing.p95:.1f} |")
+                lines.append(
+                    f"| {label} | {database} | {size:,} | {timing.results()} | {timing.p50:.1f} | {timing.p95:.1f} |"
+                )
+            if database == "PostgreSQL" and args.explain:
+                plans = WORK_DIR / f"plans-{size}.md"
+                paths = [query.path(0) for query in timed[:4]]
+                slowest = million.explain(work / "data", url, paths, plans)
+                log(f"query plans in {plans}; slowest statement {slowest:.1f} ms")
+            if database == "PostgreSQL" and size in args.stow_sizes:
+                log(f"PostgreSQL, {size} instances: STOW-RS against an empty index")
+                ratio = million.stow_ratio(
+                    lambda data, url: Emulator(data, url), work / "data", url, _empty_index(args), args.stow_rounds
+                )
+                shutil.rmtree(WORK_DIR / "empty", ignore_errors=True)
+                stow_lines.append(ratio.line(size))
+                stow_notes.append(ratio.note(size))
             if not args.reuse:
                 shutil.rmtree(work, ignore_errors=True)
-    return lines
+    return lines, load_notes, stow_lines, stow_notes
+
+
+def _empty_index(args: argparse.Namespace) -> Callable[[], tuple[Path, str]]:
+    """A maker of fresh empty PostgreSQL indexes under WORK_DIR: their data directory and database URL."""
+    count = iter(range(1_000_000))
+
+    def make() -> tuple[Path, str]:
+        data = WORK_DIR / "empty" / f"round-{next(count)}" / "data"
+        shutil.rmtree(data.parent, ignore_errors=True)
+        data.mkdir(parents=True)
+        return data, create_database(args.postgres_url, "bench_empty")
+
+    return make
 
 
 def _loaded_index(work: Path) -> tuple[str | None, bool]:
@@ -381,7 +443,7 @@ def write_section(title: str, header: list[str], lines: list[str], notes: list[s
 def main(argv: list[str]) -> int:
     """Runs the part asked for (re-running itself in the namespace for ``--orthanc``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", action="store_true", help="the emulator alone at 10,000 and 100,000 instances")
+    parser.add_argument("--scale", action="store_true", help="the emulator alone at 10,000 to 1,000,000 instances")
     parser.add_argument("--orthanc", action="store_true", help="beside Orthanc at 2,000 instances (as root)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--orthanc-instances", type=int, default=2_000)
@@ -391,6 +453,15 @@ def main(argv: list[str]) -> int:
         "--reuse", action="store_true", help="keep each loaded index under bench/work/search and time it again later"
     )
     parser.add_argument("--load-only", action="store_true", help="load (or keep) the indexes without timing them")
+    parser.add_argument(
+        "--store-up-to", type=int, default=100_000, help="bigger sizes: a seed stored, then bulk-copied (PostgreSQL)"
+    )
+    parser.add_argument("--seed-instances", type=int, default=100_000, help="the seed of a bulk-loaded size")
+    parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the four targeted searches")
+    parser.add_argument(
+        "--stow-sizes", type=int, nargs="*", default=[], help="sizes to time STOW-RS on, against an empty index"
+    )
+    parser.add_argument("--stow-rounds", type=int, default=3)
     args = parser.parse_args(argv)
     if args.orthanc and not namespace.inside():
         if os.geteuid() != 0:
@@ -399,21 +470,53 @@ def main(argv: list[str]) -> int:
 
         run.ensure_orthanc()
         return namespace.run_inside([str(PROJECT_PYTHON), str(Path(__file__).resolve()), *argv])
+    stow_lines: list[str] = []
     if args.scale:
-        lines = scale_run(args)
+        lines, load_notes, stow_lines, stow_notes = scale_run(args)
     if args.scale and not args.load_only:
+        bulk = max(args.sizes) > args.store_up_to
         write_section(
-            "The emulator at scale (p95 target: 20 ms)",
-            ["| Search | Database | Instances | p50 (ms) | p95 (ms) |", "| --- | --- | ---: | ---: | ---: |"],
+            "Up to a million instances (p95 target: 20 ms)" if bulk else "The emulator at scale (p95 target: 20 ms)",
+            [
+                "| Search | Database | Instances | Results | p50 (ms) | p95 (ms) |",
+                "| --- | --- | ---: | ---: | ---: | ---: |",
+            ],
             lines,
             [
                 f"- {REQUESTS} sequential requests per search after {WARMUP} warm-up ones, each with another "
                 "patient, name prefix, date window or study; one persistent connection (`wire`, a lean HTTP/1.1 "
-                "client); the server on the same 2 CPUs as the client.",
+                "client); the server on the same 2 CPUs as the client. Results: the range of the number of "
+                "matches over the requests.",
                 "- The index is loaded in-process through the emulator's own STOW code "
                 "(`features.store.service.store`: spooling, inspection in the worker pool, validation, files and "
                 "rows exactly as for a STOW-RS request), 50 instances per study (CT headers of about 100 elements, "
                 "16x16 pixels).",
+                *(
+                    [
+                        f"- Above {args.store_up_to:,} instances, {args.seed_instances:,} are stored so and copied by "
+                        "`harness/bulk_index.py` (the rows STOW-RS writes for copies with derived UIDs, each file a "
+                        "hard link to its seed's); a copy shares its seed's patient, names and dates, so a search "
+                        "matches each of its studies once per copy."
+                    ]
+                    if bulk
+                    else []
+                ),
+                *load_notes,
+            ],
+        )
+    if stow_lines:
+        write_section(
+            "STOW-RS on a big index (target: within 20% of an empty index)",
+            [
+                "| Instances indexed | Big index (instances/s) | Empty index (instances/s) | Ratio | Target |",
+                "| ---: | ---: | ---: | ---: | --- |",
+            ],
+            stow_lines,
+            [
+                f"- `bench/workloads.stow_throughput`: {million.STOW_INSTANCES:,} CT instances of 0.5 MB in "
+                "batches of 50, 1 client, new UIDs every round; the big index and a fresh empty PostgreSQL index "
+                f"take turns, {args.stow_rounds} rounds each; medians.",
+                *stow_notes,
             ],
         )
     if args.orthanc:

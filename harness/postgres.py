@@ -7,11 +7,13 @@ import concurrent.futures
 import uuid
 
 
-def create_database(admin_url: str, prefix: str) -> str:
-    """A new empty database named ``prefix`` and a random suffix, beside the one of ``admin_url`` (a SQLAlchemy
-    URL); returns its SQLAlchemy URL. Safe to call inside a running event loop."""
+def create_database(admin_url: str, prefix: str, template_url: str | None = None) -> str:
+    """A new database named ``prefix`` and a random suffix, beside the one of ``admin_url`` (a SQLAlchemy URL):
+    empty, or a copy of the database of ``template_url`` (which nobody may be connected to); returns its
+    SQLAlchemy URL. Safe to call inside a running event loop."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    _run(_admin, admin_url, f'CREATE DATABASE "{name}"')
+    template = f' TEMPLATE "{template_url.rsplit("/", 1)[1]}"' if template_url else ""
+    _run(_admin, admin_url, f'CREATE DATABASE "{name}"{template}')
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
