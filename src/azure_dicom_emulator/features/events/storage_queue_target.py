@@ -117,7 +117,9 @@ class StorageQueueTarget:
         except AzureError as exc:
             raise self._failure(exc.message or str(exc)) from exc
         self.session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS), trust_env=self.trust_env
+            timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS),
+            trust_env=self.trust_env,
+            cookie_jar=aiohttp.DummyCookieJar(),  # a queue sets none: a jar would only cost each request a lookup
         )
         self.queue_ready = True
 
