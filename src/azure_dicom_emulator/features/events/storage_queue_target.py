@@ -103,7 +103,8 @@ class StorageQueueTarget:
             if response.status != CREATED:
                 failed.set()
                 code = response.headers.get("x-ms-error-code")
-                raise self._failure(f"{response.reason}{f' ({code})' if code else ''}", response.status)
+                reason = response.reason or f"status {response.status}"
+                raise self._failure(f"{reason}{f' ({code})' if code else ''}", response.status)
 
     def _failure(self, message: str, status: int | None = None) -> DeliveryFailed:
         return DeliveryFailed(f"queue '{self.config.queue_name}': {message}", status)
