@@ -46,6 +46,8 @@ WORK_DIR = BENCH_DIR / "work" / "events"
 DATA_DIR = BENCH_DIR / "work" / "data"
 RESULTS_PATH = BENCH_DIR / "EVENTS-RESULTS.md"
 DELIVERY_TIMEOUT_S = 300.0
+PLAIN = "emulator without sinks"
+SINKS = "emulator with sinks"
 
 
 @contextlib.contextmanager
@@ -59,12 +61,16 @@ def emulator(name: str, events: list[dict]) -> Iterator[servers.Server]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of ``pid`` and its descendants so far."""
+    """User and system CPU time of ``pid`` and its descendants so far, from /proc.
+
+    Each live process counts its own time (utime, stime) and that of its children that ended and
+    were waited for (cutime, cstime), so a process that ran and ended between two samples counts too.
+    """
     total = 0
     for member in servers.process_tree(pid):
         with contextlib.suppress(OSError, IndexError, ValueError):
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            total += sum(int(field) for field in fields[11:15])
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -149,7 +155,7 @@ def run(args: argparse.Namespace) -> str:
                     with emulator("plain", []) as server:
                         before = cpu_seconds(server.process.pid)
                         rate = workloads.stow_throughput(server, items, clients=1).per_second
-                        cpu["emulator without sinks"].append(cpu_seconds(server.process.pid) - before)
+                        cpu[PLAIN].append(cpu_seconds(server.process.pid) - before)
                     plain_rates.append(rate)
                     print(f"round {round_number + 1}: no sinks: {rate:.1f} instances/s", flush=True)
                     continue
@@ -177,7 +183,7 @@ def run(args: argparse.Namespace) -> str:
                             raise RuntimeError("a listener did not start")
                     with emulator("sinks", sinks) as server:
                         pids = {
-                            "emulator with sinks": [server.process.pid],
+                            SINKS: [server.process.pid],
                             "Azurite": [azurite.process.pid],
                             "webhook receiver and queue reader": [listener.pid for listener in listeners],
                         }
@@ -246,15 +252,38 @@ def report(
         f"Rounds without sinks: {', '.join(f'{rate:.1f}' for rate in plain)} instances/s; "
         f"with sinks: {', '.join(f'{rate:.1f}' for rate in sinks)} instances/s.",
         "",
-        "CPU seconds per round (median), from the start of the STOW phase until the last event arrived; "
-        "everything runs on this machine's cores:",
-        "",
-        "| processes | CPU s |",
-        "| --- | --- |",
-        *(f"| {name} | {statistics.median(values):.1f} |" for name, values in cpu.items()),
-        "",
+        *cpu_rows(args.instances, cpu),
     ]
     return "\n".join(lines)
+
+
+def cpu_rows(instances: int, cpu: dict[str, list[float]]) -> list[str]:
+    """The CPU section of the report: seconds per 1,000 stored instances, the emulator's apart from the rest."""
+    per_thousand = {name: [seconds * 1000 / instances for seconds in values] for name, values in cpu.items()}
+    plain, sinks = per_thousand[PLAIN], per_thousand[SINKS]
+    round_ratios = [with_sinks / without for with_sinks, without in zip(sinks, plain, strict=False)]
+    ratio = statistics.median(sinks) / statistics.median(plain)
+
+    def row(name: str, values: list[float]) -> str:
+        spread = f"{min(values):.2f}-{max(values):.2f}"
+        rounds = ", ".join(f"{value:.2f}" for value in values)
+        return f"| {name} | {statistics.median(values):.2f} | {spread} | {rounds} |"
+
+    return [
+        "CPU seconds per 1,000 stored instances, from /proc: user and system time of each process of a group"
+        " and of its children that ended (utime, stime, cutime, cstime), from the start of the STOW phase"
+        " until it ended (without sinks) or until the last event arrived (with sinks). The emulator is its"
+        " server process and all its descendants, the event delivery process included; Azurite and the"
+        " receivers are counted apart, though they share this machine's cores:",
+        "",
+        "| processes | median | spread | rounds |",
+        "| --- | --- | --- | --- |",
+        *(row(name, values) for name, values in per_thousand.items()),
+        "",
+        f"Emulator CPU with sinks / without: **{ratio:.2f}x** (medians; target <= 1.2x); per round "
+        f"{', '.join(f'{value:.2f}x' for value in round_ratios)}.",
+        "",
+    ]
 
 
 def main() -> None:
@@ -265,7 +294,9 @@ def main() -> None:
         "--webhook-batch", type=int, default=1, help="the webhook's max_events_per_batch (Event Grid's default is 1)"
     )
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     text = run(args)
+    text += f"Load average (1 min) at the start / end of the run: {load_before:.2f} / {os.getloadavg()[0]:.2f}.\n"
     RESULTS_PATH.write_text(text)
     print("\n" + text)
 

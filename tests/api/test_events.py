@@ -14,7 +14,7 @@ from azure.eventgrid import EventGridEvent
 from harness.factories import make_dataset, multipart, to_bytes
 
 from ..support.app import running_app
-from ..support.events import Receiver, sequence_numbers
+from ..support.events import QueueStandIn, Receiver, sequence_numbers
 
 STOW = {
     "Accept": "application/dicom+json",
@@ -146,6 +146,30 @@ async def test_failing_events_are_dead_lettered_after_the_configured_attempts(tm
             sinks = (await client.get("/emulator/events/sinks")).json()
     assert sinks[0]["name"] == "flaky" and sinks[0]["failedAttempts"] == 0
     assert sinks[0]["deliveredThroughSequence"] == delivered
+
+
+async def test_a_queue_message_refused_once_is_sent_again_without_the_messages_before_it(tmp_path):
+    queue = QueueStandIn(refuse=lambda posted: posted == 2).start()  # the third message, the first time
+    sink = {
+        "type": "azure-storage-queue", "connection_string": queue.connection_string, "queue_name": "events",
+        "name": "queue", "max_concurrent_messages": 1, **FAST_RETRIES,
+    }  # fmt: skip
+    try:
+        async with running_app(data_dir=tmp_path, events=[sink]) as client:
+            await store(client, *(make_dataset() for _ in range(5)))
+            stored = [entry["sequence"] for entry in await feed(client)]
+            await eventually(lambda: len(queue.received()) >= 5, what="five messages")
+            await eventually(lambda: queue.posted == 6, what="the refused message sent again")
+            sinks = (await client.get("/emulator/events/sinks")).json()
+            deadline = time.monotonic() + 30
+            while sinks[0]["deliveredThroughSequence"] != stored[-1] and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)  # the cursor moves just after the queue took the last message
+                sinks = (await client.get("/emulator/events/sinks")).json()
+    finally:
+        queue.stop()
+    assert sequence_numbers(queue.received()) == stored  # each once, in order: nothing before the refused one again
+    assert sinks[0]["deliveredThroughSequence"] == stored[-1]
+    assert sinks[0]["failedAttempts"] == 0 and sinks[0]["lastError"] is None
 
 
 EVENT_KEYS = {"id", "topic", "subject", "data", "eventType", "dataVersion", "metadataVersion", "eventTime"}

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.etree import ElementTree
 
 import pytest
 
+from harness.azurite import AZURITE_KEY
 from harness.loopback import free_port
 
 
@@ -124,3 +127,67 @@ class Receiver:
 def sequence_numbers(events: list[dict]) -> list[int]:
     """The ``data.sequenceNumber`` of each event, in order."""
     return [event["data"]["sequenceNumber"] for event in events]
+
+
+class QueueStandIn:
+    """A storage queue service that takes every message except the ones ``refuse`` picks, which get a 500.
+
+    Azurite cannot be made to fail one message, so this stands in for it where a test needs that.
+    ``refuse`` gets how many messages were posted before this one (refused ones included).
+    """
+
+    def __init__(self, refuse: Callable[[int], bool]) -> None:
+        self.port = free_port()
+        self.refuse = refuse
+        self.posted = 0
+        self.events: list[dict] = []  # the events of the messages taken, in the order they were taken
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+            f"QueueEndpoint=http://127.0.0.1:{self.port}/devstoreaccount1;"
+        )
+
+    def start(self) -> QueueStandIn:
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def do_PUT(self) -> None:  # the queue created
+                self._answer(201)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                text = ElementTree.fromstring(body).findtext("MessageText")
+                with service.lock:
+                    refused = service.refuse(service.posted)
+                    service.posted += 1
+                    if not refused:
+                        service.events.append(json.loads(base64.b64decode(text)))
+                self._answer(500 if refused else 201)
+
+            def _answer(self, status: int) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def received(self) -> list[dict]:
+        with self.lock:
+            return list(self.events)

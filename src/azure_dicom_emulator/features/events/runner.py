@@ -4,10 +4,11 @@ Each sink has a cursor row (the last sequence it took) and a lease. A runner per
 or waits for the lease; only the holder delivers, so several processes do not deliver an event
 twice in normal running, and when the holder dies another takes over within a lease. The
 holder reads events after its cursor, delivers them in groups and moves the cursor after they
-were taken (a crash in between delivers them again: at least once). A failed group is retried
-with exponential backoff, its attempts kept in the cursor row so a restart keeps counting, and
-after the sink's ``max_attempts`` (or at once for a refusal that Event Grid does not retry) it
-is parked in the dead letters and the cursor moves past it.
+were taken (a crash in between delivers them again: at least once). A failed group is retried,
+from the first of its events the sink did not take, with exponential backoff, its attempts kept
+in the cursor row so a restart keeps counting, and after the sink's ``max_attempts`` (or at once
+for a refusal that Event Grid does not retry) it is parked in the dead letters and the cursor
+moves past it.
 """
 
 from __future__ import annotations
@@ -270,6 +271,9 @@ class SinkRunner:
             try:
                 await self.target.deliver([json.loads(row.body) for row in group], self.attempts)
             except DeliveryFailed as exc:
+                if exc.delivered:  # the sink took the first events of the group: only the rest are tried again
+                    delivered_through, pending = group[exc.delivered - 1].sequence, pending + exc.delivered
+                    group = group[exc.delivered :]
                 if pending:
                     await self._advance(delivered_through)
                 await self._failed(group, exc)

@@ -103,8 +103,8 @@ class WebhookTarget:
 
     async def _send(self, method: str, **kwargs) -> tuple[int, dict[str, str], bytes]:
         """Status, headers (lowercased names) and body of one request to the endpoint."""
-        if self.session is None:
-            self.session = aiohttp.ClientSession(timeout=self.timeout)
+        if self.session is None:  # Event Grid keeps no cookies: a jar would only cost each request a lookup
+            self.session = aiohttp.ClientSession(timeout=self.timeout, cookie_jar=aiohttp.DummyCookieJar())
         try:
             async with self.session.request(method, self.url, **kwargs) as response:
                 body = await response.read()
