@@ -60,18 +60,28 @@ def test_storing_and_serving_load_no_pixel_library_and_rendering_does_elsewhere(
         server.stop()
 
 
+def worker_processes(pid: int) -> list[int]:
+    """The processes of ``pid``'s tree but itself and multiprocessing's resource tracker (which the check of an
+    Azure blob store at start-up leaves behind)."""
+    return [
+        member
+        for member in process_tree(pid)[1:]
+        if b"resource_tracker" not in Path(f"/proc/{member}/cmdline").read_bytes()
+    ]
+
+
 def test_an_idle_server_is_one_process_and_its_first_upload_starts_the_workers(tmp_path):
     server = Server(tmp_path / "data").start()
     try:
-        assert process_tree(server.process.pid) == [server.process.pid]
+        assert worker_processes(server.process.pid) == []
         ds = make_dataset()
         with httpx.Client(base_url=server.url, timeout=60) as http:
             stored = http.post("/v2/studies", content=to_bytes(ds), headers={"Content-Type": "application/dicom"})
             assert stored.status_code == 200
         deadline = time.monotonic() + 30
-        while len(process_tree(server.process.pid)) < 3 and time.monotonic() < deadline:
+        while len(worker_processes(server.process.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(process_tree(server.process.pid)) >= 3  # the forkserver and the parsing workers joined it
+        assert len(worker_processes(server.process.pid)) >= 2  # the forkserver and the parsing workers joined it
     finally:
         server.stop()
 

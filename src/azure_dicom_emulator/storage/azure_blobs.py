@@ -42,6 +42,7 @@ UPLOADS_AT_ONCE = 16
 WHOLE_UPLOAD_BYTES = 8 * 1024 * 1024
 """Staged files up to this size are read in an I/O thread and uploaded in one Put Blob; larger ones stream."""
 DELETE_ATTEMPTS = 3
+DOWNLOAD_CHUNK_BYTES = 4 * 1024 * 1024
 DELETE_BACKOFF_SECONDS = 0.25
 
 
@@ -57,6 +58,9 @@ def client_options(timeout_seconds: float, asynchronous: bool) -> dict[str, Any]
         "connection_timeout": timeout_seconds,
         "read_timeout": timeout_seconds,
         "retry_policy": LinearRetry(backoff=0.3, random_jitter_range=0.1, retry_total=2),
+        # Downloads a few MB at a time (the library's first GET takes 32 MB): a big instance streams through.
+        "max_single_get_size": DOWNLOAD_CHUNK_BYTES,
+        "max_chunk_get_size": DOWNLOAD_CHUNK_BYTES,
     }
 
 
@@ -196,9 +200,11 @@ class AzureBlobStore:
     async def local_copy(self, key: str) -> AsyncIterator[Path]:
         """The blob downloaded to a temporary file of the staging area, removed when the context ends."""
         path = self.staging.directory / f"copy-{uuid.uuid4().hex}"
+        loop = asyncio.get_running_loop()
         try:
-            data = await self.read(key, 0)
-            await asyncio.get_running_loop().run_in_executor(self.io_pool, path.write_bytes, data)
+            with open(path, "wb") as copy:  # a chunk at a time: a copy of any size holds no more than a chunk
+                async for chunk in self.chunks(key):
+                    await loop.run_in_executor(self.io_pool, copy.write, chunk)
             yield path
         finally:
             path.unlink(missing_ok=True)
