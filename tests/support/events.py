@@ -25,7 +25,27 @@ def wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str =
         time.sleep(0.05)
 
 
-class Receiver:
+class LoopbackServer:
+    """An HTTP server of the tests' own on a free loopback port, answering with a handler class in threads."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.server: ThreadingHTTPServer | None = None
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+class Receiver(LoopbackServer):
     """A webhook endpoint that answers Event Grid's and CloudEvents' handshakes and records what it gets.
 
     ``status`` is what notifications get (200 unless a test changes it); ``hang`` makes it never
@@ -33,7 +53,7 @@ class Receiver:
     """
 
     def __init__(self, validate: str = "sync") -> None:
-        self.port = free_port()
+        super().__init__()
         self.validate = validate  # "sync": echo the code; "manual": 200 without it; "refuse": 403
         self.status = 200
         self.hang = threading.Event()
@@ -41,7 +61,6 @@ class Receiver:
         self.arrivals: list[float] = []  # time.time() at which each event arrived
         self.requests: list[tuple[str, dict, object]] = []  # (method, headers, body)
         self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -95,17 +114,8 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(answer)
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
 
     def _record(self, method: str, headers: dict, body: object) -> None:
         with self.lock:
@@ -129,7 +139,7 @@ def sequence_numbers(events: list[dict]) -> list[int]:
     return [event["data"]["sequenceNumber"] for event in events]
 
 
-class QueueStandIn:
+class QueueStandIn(LoopbackServer):
     """A storage queue service that takes every message except the ones ``refuse`` picks, which get a 500.
 
     Azurite cannot be made to fail one message, so this stands in for it where a test needs that.
@@ -137,12 +147,11 @@ class QueueStandIn:
     """
 
     def __init__(self, refuse: Callable[[int], bool]) -> None:
-        self.port = free_port()
+        super().__init__()
         self.refuse = refuse
         self.posted = 0
         self.events: list[dict] = []  # the events of the messages taken, in the order they were taken
         self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
 
     @property
     def connection_string(self) -> str:
@@ -176,17 +185,8 @@ class QueueStandIn:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
 
     def received(self) -> list[dict]:
         with self.lock:
