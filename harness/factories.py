@@ -72,6 +72,13 @@ def multipart(
     return bytes(out)
 
 
+def in_two_halves(body: bytes, boundary: str = "test-boundary") -> tuple[bytes, bytes]:
+    """A multipart body cut just after the headers of its second part: the first part is whole in the first half."""
+    second = body.index(f"--{boundary}\r\n".encode(), 1)
+    cut = body.index(b"\r\n\r\n", second) + 4
+    return body[:cut], body[cut:]
+
+
 _LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 
 

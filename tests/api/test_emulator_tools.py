@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from harness.factories import make_dataset, multipart, to_bytes
+from harness.factories import in_two_halves, make_dataset, multipart, to_bytes
 
 from ..support.app import running_app
 
@@ -65,6 +65,30 @@ async def test_after_a_reset_the_change_feed_and_the_events_start_again_at_seque
             headers={"Accept": "application/dicom; transfer-syntax=*"},
         )
         assert stored.status_code == 200
+
+
+async def test_a_store_whose_first_file_was_published_before_a_reset_fails_with_272_and_leaves_nothing(tmp_path):
+    first, second = make_dataset(), make_dataset()
+    head, rest = in_two_halves(multipart([to_bytes(first), to_bytes(second)]))
+    async with running_app(data_dir=tmp_path) as client:
+
+        async def body_with_a_reset_inside():
+            yield head
+            while not published_files(tmp_path):
+                await asyncio.sleep(0.02)
+            assert (await client.delete("/emulator/data")).status_code == 204
+            yield rest
+
+        response = await asyncio.wait_for(
+            client.post("/v2/studies", content=body_with_a_reset_inside(), headers=STOW), timeout=30
+        )
+
+        assert response.status_code == 409, response.text
+        assert [item["00081197"]["Value"] for item in response.json()["00081198"]["Value"]] == [[272], [272]]
+        assert published_files(tmp_path) == []
+        assert (await client.get("/v2/changefeed")).json() == []
+        assert (await store(client, first, second)).status_code == 200  # under keys the reset never saw
+        assert len(published_files(tmp_path)) == 2
 
 
 async def test_a_reset_keeps_the_fault_rules(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from azure_dicom_emulator.storage import index
 from azure_dicom_emulator.storage.blob_store import instance_key
 from azure_dicom_emulator.storage.blobs import FileBlobStore
 from azure_dicom_emulator.storage.schema import change_feed, instance, series, study
-from harness.factories import make_dataset, multipart, to_bytes
+from harness.factories import in_two_halves, make_dataset, multipart, to_bytes
 
 from ..support.app import running_app
 
@@ -165,8 +166,8 @@ async def test_failed_commit_removes_the_files_it_published(tmp_path, monkeypatc
         assert len(blob_files(tmp_path)) == 2
 
 
-async def test_a_file_that_cannot_be_moved_fails_the_batch_and_leaves_nothing(tmp_path, monkeypatch):
-    """When moving one file to its key fails, the files moved before it go too, and no row is written."""
+async def test_a_file_that_cannot_be_moved_fails_its_instance_with_272_and_leaves_nothing_of_it(tmp_path, monkeypatch):
+    """When moving one file to its key fails, that instance is refused with 272; the others are stored."""
     moved = []
 
     def move_twice_then_fail(self, staged, key):
@@ -180,11 +181,35 @@ async def test_a_file_that_cannot_be_moved_fails_the_batch_and_leaves_nothing(tm
     async with running_app(data_dir=tmp_path) as client:
         monkeypatch.setattr(FileBlobStore, "_move", move_twice_then_fail)
         response = await client.post("/v2/studies", content=multipart([to_bytes(ds) for ds in datasets]), headers=STOW)
-        assert response.status_code == 409, response.text
-        assert [item["00081197"]["Value"] for item in response.json()["00081198"]["Value"]] == [[272]] * 3
-        assert len(moved) == 2
-        assert blob_files(tmp_path) == []
-        assert await row_counts(client) == NO_ROWS
+        assert response.status_code == 202, response.text
+        refused = response.json()["00081198"]["Value"]
+        assert [item["00081197"]["Value"] for item in refused] == [[272]]
+        stored = {item["00081155"]["Value"][0] for item in response.json()["00081199"]["Value"]}
+        assert len(stored) == 2 and refused[0]["00081155"]["Value"][0] not in stored
+        assert sorted(path.name for path in blob_files(tmp_path)) == sorted(key.rsplit("/", 1)[1] for key in moved)
+        assert (await row_counts(client))["instance"] == 2
+
+
+async def test_an_instance_s_file_is_published_while_the_rest_of_its_request_is_still_arriving(tmp_path):
+    """Each examined instance goes to its key at once, so uploads to a remote store overlap the request."""
+    first, second = make_dataset(), make_dataset()
+    head, rest = in_two_halves(multipart([to_bytes(first), to_bytes(second)]))
+    seen_before_the_rest: list[list[str]] = []
+
+    async def slow_body():
+        yield head
+        deadline = time.monotonic() + 10
+        while not blob_files(tmp_path) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        seen_before_the_rest.append([path.name for path in blob_files(tmp_path)])
+        yield rest
+
+    async with running_app(data_dir=tmp_path) as client:
+        response = await client.post("/v2/studies", content=slow_body(), headers=STOW)
+        assert response.status_code == 200, response.text
+        [published] = seen_before_the_rest[0]
+        assert published.startswith(first.SOPInstanceUID + ".")
+        assert len(blob_files(tmp_path)) == 2
 
 
 async def test_failed_replace_keeps_the_previous_version(tmp_path, monkeypatch):

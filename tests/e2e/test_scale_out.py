@@ -238,8 +238,8 @@ def test_a_sweep_on_one_host_takes_the_orphans_and_nothing_another_host_is_uploa
     if store_kind == "azure":
         url = blob_url(azurite_blob, container)
         container.upload_blob("1/1.2/1.3/1.4.9.dcm", to_bytes(make_dataset()))  # a crash's leftover, no row names it
-        time.sleep(2.5)
-        grace = "2"
+        time.sleep(5.5)
+        grace = "5"  # longer than the other host's request has run when this one sweeps
 
         def orphan_gone() -> bool:
             return "1/1.2/1.3/1.4.9.dcm" not in {blob.name for blob in container.list_blobs()}

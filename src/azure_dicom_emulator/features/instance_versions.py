@@ -1,8 +1,8 @@
-"""Writing new versions of instances: files to their versioned keys, rows, tag values and change feed (DESIGN §4).
+"""Writing new versions of instances: rows, tag values and change feed, once their files are published (DESIGN §4).
 
-Storing an instance and updating one are the same work once the new file is staged and its metadata
-built: a new version number, the file under its versioned key, the study, series and instance rows,
-the extended query tag values, and a change-feed entry with its event, all in the caller's transaction.
+Storing an instance and updating one are the same work once the new file is under its version's key
+(``version_numbers``) and its metadata built: the study, series and instance rows, the extended query
+tag values, and a change-feed entry with its event, all in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -10,13 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Row
 
-from ..storage import index, tag_values
-from ..storage.blob_store import instance_key
+from ..storage import index, reset, tag_values
 from ..storage.index import ChangeAction, InstanceId
 from . import change_log
 from .extended_query_tags import IndexedInstance, index_instances
@@ -29,10 +27,10 @@ if TYPE_CHECKING:
 
 @dataclass
 class NewVersion:
-    """A new version of one instance: its staged file and everything its rows hold."""
+    """A new version of one instance: its number, the key its file is published under, and what its rows hold."""
 
-    staged: Path
-    """The file, in the blob store's staging area; published under the version's key when written."""
+    number: int
+    key: str
     instance_id: InstanceId
     sop_class_uid: str
     transfer_syntax_uid: str
@@ -56,39 +54,29 @@ class NewVersion:
     has none). Otherwise a replaced instance starts afresh, without an original (spec §10)."""
 
 
-@dataclass
-class WrittenVersions:
-    """The files that writing new versions leaves to its caller."""
-
-    published: list[str]
-    """Keys of the new files: to delete if the transaction does not commit."""
-    superseded: list[str]
-    """Keys of the files of the replaced versions that no row names once the transaction commits: the
-    latest and original of an instance stored afresh, the intermediate version of one updated again."""
+class ReservedBeforeReset(Exception):
+    """A version's number was reserved before a reset that came since: its rows are not written."""
 
 
 async def write_new_versions(
     conn: AsyncConnection, services: Services, scope: Scope, versions: Sequence[NewVersion], action: ChangeAction
-) -> WrittenVersions:
-    """Writes a new version of each instance on ``conn``'s transaction, its file published before the rows commit.
+) -> list[str]:
+    """Writes a new version of each instance on ``conn``'s transaction; returns the keys of the replaced
+    versions' files that no row names once it commits, for the caller to delete then.
 
-    Every instance appears once in ``versions``. If this raises, no file is published: the staged files
-    are where they were. After it returns, the caller deletes ``published`` if the transaction fails to
-    commit, and calls ``services.events.wake()`` once it has committed.
+    Every instance appears once in ``versions``, its file already published. ReservedBeforeReset when a
+    version number predates the latest reset. The caller calls ``services.events.wake()`` once it has committed.
     """
     await tag_values.lock_tag_set(conn, exclusive=False)
+    if min(version.number for version in versions) <= await reset.last_version_before_reset(conn):
+        raise ReservedBeforeReset
     tags = await tag_values.all_tags(conn)
-    numbers = await index.allocate_versions(conn, len(versions))
-    keys = [
-        instance_key(scope.partition_key, *version.instance_id, number)
-        for version, number in zip(versions, numbers, strict=True)
-    ]
     study_keys, series_keys = await _write_studies_and_series(conn, scope.partition_key, versions)
     now = datetime.now(UTC)
     new_rows = []
-    for version, number, key in zip(versions, numbers, keys, strict=True):
+    for version in versions:
         study_uid, series_uid, sop_uid = version.instance_id
-        row = _instance_row(version, number, key, study_keys[study_uid], series_keys[(study_uid, series_uid)], now)
+        row = _instance_row(version, study_keys[study_uid], series_keys[(study_uid, series_uid)], now)
         if version.replaces is not None:
             await index.replace_instance(conn, version.replaces.instance_key, row)
         else:
@@ -102,23 +90,18 @@ async def write_new_versions(
         [
             IndexedInstance(
                 instance_id=version.instance_id,
-                version=number,
+                version=version.number,
                 study_key=study_keys[version.instance_id[0]],
                 series_key=series_keys[version.instance_id[:2]],
                 metadata=version.metadata,
                 known_values=version.extended_values,
             )
-            for version, number in zip(versions, numbers, strict=True)
+            for version in versions
         ],
     )
-    changes = [(version.instance_id, number) for version, number in zip(versions, numbers, strict=True)]
+    changes = [(version.instance_id, version.number) for version in versions]
     await change_log.record(conn, services, scope, action, changes)
-    # The files go to their keys last, once every row that names them is written (not yet committed):
-    # a failure before leaves the staged files in place, so a batch retried after a race still has them.
-    # Publishing is all or none: if one file cannot go to its key, those published before it are removed.
-    await services.blobs.publish([(version.staged, key) for version, key in zip(versions, keys, strict=True)])
-    superseded = [key for version in versions if version.replaces is not None for key in _superseded(version)]
-    return WrittenVersions(published=keys, superseded=superseded)
+    return [key for version in versions if version.replaces is not None for key in _superseded(version)]
 
 
 def _superseded(version: NewVersion) -> list[str]:
@@ -170,15 +153,15 @@ def _merge_latest(merged: dict, values: dict) -> None:
             merged[name] = value
 
 
-def _instance_row(version: NewVersion, number: int, key: str, study_key: int, series_key: int, now: datetime) -> dict:
+def _instance_row(version: NewVersion, study_key: int, series_key: int, now: datetime) -> dict:
     """The instance row's values that a new version sets, whether the row is new or replaced."""
     return {
         "study_key": study_key,
         "series_key": series_key,
         "sop_class_uid": version.sop_class_uid,
         "transfer_syntax_uid": version.transfer_syntax_uid,
-        "version": number,
-        "blob_key": key,
+        "version": version.number,
+        "blob_key": version.key,
         "size": version.size,
         "metadata": version.metadata.decode(),
         "frame_index": version.frame_index,

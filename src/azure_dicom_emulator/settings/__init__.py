@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     blob_timeout_seconds: float = Field(10.0, gt=0)
     # How old an unnamed blob must be before the start-up sweep removes it: longer than any store takes
     # between publishing a blob and committing its row.
-    orphan_grace_seconds: float = Field(120.0, ge=0)
+    orphan_grace_seconds: float = Field(900.0, ge=0)
     auth_enabled: bool = False
     # Expected ``iss`` values; none: the emulator's own issuer under /emulator/auth/.
     auth_issuer: CommaSeparated = []

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 
 RESETS = "data_resets"
 """The counter that a reset increments (and keeps): how processes notice a reset by another one."""
+VERSION = "version"
+"""The counter of version numbers, which a reset keeps: a number, and so a blob key, is never handed out twice."""
+VERSION_BEFORE_RESET = "version_before_reset"
+"""The last version number reserved before the latest reset: a store still in flight then never writes it."""
 
 # Tables whose rows outlive a reset, each emptied in its own way (below): the others lose every row.
 _KEPT_APART = {counter.name, partition.name, event_sink.name, fault_rule.name}
@@ -23,8 +27,9 @@ async def erase_everything(conn: AsyncConnection, default_partition_key: int) ->
     """Removes every row of data from the index, in the caller's transaction, and restarts its counters.
 
     Kept: the default partition, each event sink's row (its cursor back at the start, its
-    validation kept) and the fault injection rules. Every other table of ``schema.metadata``
-    is emptied, tables added later included, and its keys start again at 1.
+    validation kept), the fault injection rules and the version counter (numbers reserved before
+    the reset are marked as such). Every other table of ``schema.metadata`` is emptied, tables
+    added later included, and its keys start again at 1.
     """
     await lock_tag_set(conn, exclusive=True)  # waits for the stores in flight and holds off new ones
     emptied = [table for table in reversed(metadata.sorted_tables) if table.name not in _KEPT_APART]
@@ -36,8 +41,10 @@ async def erase_everything(conn: AsyncConnection, default_partition_key: int) ->
             await conn.execute(delete(table))
     await conn.execute(delete(partition).where(partition.c.partition_key != default_partition_key))
     await _restart_keys(conn, partition, default_partition_key + 1)
-    await conn.execute(update(counter).where(counter.c.name != RESETS).values(value=0))
+    await conn.execute(update(counter).where(counter.c.name.not_in((RESETS, VERSION))).values(value=0))
     await conn.execute(update(counter).where(counter.c.name == RESETS).values(value=counter.c.value + 1))
+    reserved = select(counter.c.value).where(counter.c.name == VERSION).scalar_subquery()
+    await conn.execute(update(counter).where(counter.c.name == VERSION_BEFORE_RESET).values(value=reserved))
     await conn.execute(
         update(event_sink).values(
             position=0, attempts=0, next_attempt_at=None, last_error=None, owner=None, lease_until=None
@@ -48,6 +55,12 @@ async def erase_everything(conn: AsyncConnection, default_partition_key: int) ->
         exists = await conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"))
         if exists.first() is not None:
             await conn.execute(text("DELETE FROM sqlite_sequence"))
+
+
+async def last_version_before_reset(conn: AsyncConnection) -> int:
+    """The last version number reserved before the latest reset (0 when there was none)."""
+    result = await conn.execute(select(counter.c.value).where(counter.c.name == VERSION_BEFORE_RESET))
+    return result.scalar_one_or_none() or 0
 
 
 async def resets(conn: AsyncConnection) -> int:

@@ -13,7 +13,7 @@ from ...dicom import store_response as codes
 from ...dicom.store_response import FailedInstance, StoredInstance
 from ...storage import index
 from ...storage.index import ChangeAction, InstanceId
-from ..instance_versions import NewVersion, WrittenVersions, write_new_versions
+from ..instance_versions import NewVersion, ReservedBeforeReset, write_new_versions
 from ..scope import Scope
 from ..services import Services
 from .examination import Inspection
@@ -24,10 +24,14 @@ BATCH_SIZE = 200
 
 @dataclass
 class Upload:
-    """One received part: its staged file and what examining it found."""
+    """One received part: its staged file, what examining it found and, once published, its version and key."""
 
     staged: Path
     inspection: Inspection
+    number: int | None = None
+    key: str | None = None
+    committed: bool = False
+    """Its rows are committed: its file is the instance's now."""
 
 
 async def commit_uploads(
@@ -44,7 +48,7 @@ async def commit_uploads(
     batch: list[Upload] = []
     for upload in uploads:
         inspection = upload.inspection
-        if inspection.failure_reason is not None:
+        if inspection.failure_reason is not None:  # examining it failed, or publishing its file
             failed.append(_failure(inspection, inspection.failure_reason))
         elif inspection.instance_id in seen:
             failed.append(_failure(inspection, codes.SOP_INSTANCE_ALREADY_EXISTS))
@@ -57,6 +61,7 @@ async def commit_uploads(
         for upload in chunk:
             inspection = upload.inspection
             reason = outcome.get(inspection.instance_id)
+            upload.committed = reason is None
             if reason is None:
                 stored.append(
                     StoredInstance(
@@ -83,6 +88,9 @@ async def _commit_batch_with_retry(
             # Another request stored one of these instances between our lookup and insert:
             # the next attempt sees it and reports it as existing (or replaces it on PUT).
             log.info("store batch raced with another writer; retrying (attempt %d)", attempt + 1)
+        except ReservedBeforeReset:
+            log.info("store batch came after a reset of the data; its instances are not stored")
+            return {upload.inspection.instance_id: codes.PROCESSING_FAILURE for upload in batch}
         except Exception:
             log.exception("store batch failed")
             return {upload.inspection.instance_id: codes.PROCESSING_FAILURE for upload in batch}
@@ -91,26 +99,19 @@ async def _commit_batch_with_retry(
 
 async def _commit_batch(services: Services, scope: Scope, batch: list[Upload], upsert: bool) -> dict[InstanceId, int]:
     """Stores a batch in one transaction; returns the instances refused because they exist (POST only)."""
-    refused: dict[InstanceId, int] = {}
-    written = WrittenVersions(published=[], superseded=[])
-    try:
-        async with services.db.write() as conn:
-            existing = await index.find_instances(conn, scope.partition_key, [u.inspection.instance_id for u in batch])
-            if not upsert:
-                refused = {key: codes.SOP_INSTANCE_ALREADY_EXISTS for key in existing}
-            versions = [
-                _new_version(upload, existing.get(upload.inspection.instance_id))
-                for upload in batch
-                if upload.inspection.instance_id not in refused
-            ]
-            if not versions:
-                return refused
-            written = await write_new_versions(conn, services, scope, versions, ChangeAction.CREATE)
-    except BaseException:
-        await services.blobs.delete(written.published)
-        raise
+    async with services.db.write() as conn:
+        existing = await index.find_instances(conn, scope.partition_key, [u.inspection.instance_id for u in batch])
+        refused = {} if upsert else {key: codes.SOP_INSTANCE_ALREADY_EXISTS for key in existing}
+        versions = [
+            _new_version(upload, existing.get(upload.inspection.instance_id))
+            for upload in batch
+            if upload.inspection.instance_id not in refused
+        ]
+        if not versions:
+            return refused
+        superseded = await write_new_versions(conn, services, scope, versions, ChangeAction.CREATE)
     services.events.wake()
-    await services.blobs.delete(written.superseded)
+    await services.blobs.delete(superseded)
     return refused
 
 
@@ -118,7 +119,8 @@ def _new_version(upload: Upload, replaces: Row | None) -> NewVersion:
     """The new version an examined upload makes of its instance."""
     inspection = upload.inspection
     return NewVersion(
-        staged=upload.staged,
+        number=upload.number,
+        key=upload.key,
         instance_id=inspection.instance_id,
         sop_class_uid=inspection.sop_class_uid,
         transfer_syntax_uid=inspection.transfer_syntax_uid,

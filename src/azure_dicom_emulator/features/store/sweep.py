@@ -1,8 +1,8 @@
 """The start-up sweep: blobs that a crash left without an index row are removed (DESIGN §4).
 
 One host sweeps at a time (a lock every host shares); a blob counts as an orphan only once it is older
-than the grace period, longer than any store takes between publishing a blob and committing its row,
-so a blob another host is still committing is never taken.
+than the grace period, longer than any STOW request takes between publishing a blob and committing its
+row, so a blob another host is still committing is never taken.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The update operation: each listed study's instances rewritten with the change dataset (spec §10).
 
 A batch is one study, in list order. Its instances are read, their files rewritten into the blob
-store's staging area in the CPU pool (``dicom.element_update``), and then one transaction writes
-their new versions as the store path writes them (``instance_versions``, with the original kept)
+store's staging area in the CPU pool (``dicom.element_update``) and published under new versions' keys
+(``version_numbers``), and then one transaction writes their new versions as the store path writes
+them (``instance_versions``, with the original kept)
 and records the checkpoint: a study is either wholly updated or untouched, and a restart resumes at
 the study after the last one committed. Instances stored after a study's rows were read are left
 alone; a study deleted meanwhile counts as processed, not updated. A study whose files cannot be
@@ -24,10 +25,11 @@ from ...dicom.index_values import indexed_levels
 from ...storage import index, operations
 from ...storage.blob_store import BlobNotFound
 from ...storage.index import ChangeAction, InstanceId
-from ..instance_versions import NewVersion, WrittenVersions, write_new_versions
+from ..instance_versions import NewVersion, write_new_versions
 from ..operations import LostOwnership, holding_lease
 from ..scope import Scope
 from ..services import Services
+from ..version_numbers import publish_new_files
 
 log = logging.getLogger(__name__)
 IMPLEMENTATION_VERSION = package_version("azure-dicom-emulator")
@@ -58,21 +60,34 @@ async def run_batch(services: Services, operation: Row, owner: str) -> bool:
             return True
         rows = await index.study_instances(conn, scope.partition_key, study_uid)
     staged = [services.blobs.new_staging_path() for _ in rows]
-    written = WrittenVersions(published=[], superseded=[])
+    published: dict[InstanceId, tuple[int, str]] = {}
+    written: set[InstanceId] = set()
+    superseded: list[str] = []
     try:
         async with holding_lease(services, operation.operation_id, owner):
             outcomes = await _rewrite(services, rows, staged, state["change_dataset"])
+            rewritten = [
+                (path, _instance_id(row))
+                for row, path, outcome in zip(rows, staged, outcomes, strict=True)
+                if not isinstance(outcome, Exception)
+            ]
+            numbers_and_keys = await publish_new_files(services, scope.partition_key, rewritten) if rewritten else []
+            published = dict(zip((instance_id for _, instance_id in rewritten), numbers_and_keys, strict=True))
         async with services.db.write() as conn:
             current = await index.find_instances(conn, scope.partition_key, [_instance_id(row) for row in rows])
             live = [
-                (row, path, outcome)
-                for row, path, outcome in zip(rows, staged, outcomes, strict=True)
+                (row, outcome)
+                for row, outcome in zip(rows, outcomes, strict=True)
                 if (now := current.get(_instance_id(row))) is not None and now.version == row.version
             ]
-            failures = [(row, outcome) for row, _, outcome in live if isinstance(outcome, Exception)]
+            failures = [(row, outcome) for row, outcome in live if isinstance(outcome, Exception)]
             if not failures and live:
-                versions = [_new_version(current[_instance_id(row)], path, outcome) for row, path, outcome in live]
-                written = await write_new_versions(conn, services, scope, versions, ChangeAction.UPDATE)
+                versions = [
+                    _new_version(current[_instance_id(row)], *published[_instance_id(row)], outcome)
+                    for row, outcome in live
+                ]
+                superseded = await write_new_versions(conn, services, scope, versions, ChangeAction.UPDATE)
+                written = {version.instance_id for version in versions}
             finished = _count(state, study_uid, 0 if failures else len(live), failures)
             percent = 100 if finished else state["next"] * 100 // len(state["study_uids"])
             status = operations.RUNNING
@@ -82,13 +97,14 @@ async def run_batch(services: Services, operation: Row, owner: str) -> bool:
             if not await operations.checkpoint(conn, operation.operation_id, owner, state, percent, lease, status):
                 raise LostOwnership(operation.operation_id)
     except BaseException:
-        await services.blobs.delete(written.published)
+        await services.blobs.delete(key for _, key in published.values())
         raise
     finally:
         services.blobs.discard_staged(staged)
     services.events.wake()
-    # Only after the commit: the intermediate versions of instances updated before.
-    await services.blobs.delete(written.superseded)
+    # Only after the commit: the intermediate versions of instances updated before, and the files not used.
+    unused = [key for instance_id, (_, key) in published.items() if instance_id not in written]
+    await services.blobs.delete(superseded + unused)
     return finished
 
 
@@ -126,11 +142,13 @@ async def _rewrite_one(services: Services, row: Row, staged: Path, changes: dict
         )
 
 
-def _new_version(row: Row, staged: Path, updated: UpdatedFile) -> NewVersion:
-    """The new version an updated file makes of the instance whose row is ``row``, its original kept."""
+def _new_version(row: Row, number: int, key: str, updated: UpdatedFile) -> NewVersion:
+    """The new version an updated file, published under ``key``, makes of the instance whose row is ``row``,
+    its original kept."""
     levels = indexed_levels(json.loads(updated.metadata))
     return NewVersion(
-        staged=staged,
+        number=number,
+        key=key,
         instance_id=_instance_id(row),
         sop_class_uid=row.sop_class_uid,
         transfer_syntax_uid=row.transfer_syntax_uid,
