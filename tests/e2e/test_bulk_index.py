@@ -218,7 +218,10 @@ def canonical_index(server: Server) -> dict[str, list]:
         _without(row, "tag_key", "operation_id", "created_at")
         for row in sorted(tags.values(), key=lambda r: r["tag_key"])
     ]
-    result["counter"] = sorted(tuple(row.values()) for row in rows(server, "SELECT * FROM counter"))
+    counters = {row["name"]: row["value"] for row in rows(server, "SELECT * FROM counter")}
+    # STOW reserves version numbers in blocks, so the counter only has to be past every version written.
+    assert counters.pop("version") >= max(row["version"] for row in instances)
+    result["counter"] = sorted(counters.items())
     position = {row["sequence"]: n for n, row in enumerate(changes)}
     events = rows(server, "SELECT * FROM event_outbox ORDER BY sequence")
     assert [row["sequence"] for row in events] == sorted(position)

@@ -127,8 +127,13 @@ async def _finish(
     study_uid: str | None,
     extended_tags: tuple[TagSpec, ...],
 ) -> Upload:
-    """The part's file closed, examined and, when it can be stored, published under a new version's key."""
+    """The part's file closed, examined and, when it can be stored, published under a new version's key.
+
+    The parts take their numbers first, in the order they came (the tasks start in that order and the
+    numbers' lock is fair), so versions follow the request's order whichever part is examined first.
+    """
     try:
+        number = await numbers.take()
         await spool.close()
     finally:
         in_flight.release()
@@ -138,7 +143,6 @@ async def _finish(
     )
     if inspection.failure_reason is not None:
         return Upload(spool.path, inspection)
-    number = await numbers.take()
     key = instance_key(scope.partition_key, *inspection.instance_id, number)
     try:
         await services.blobs.publish([(spool.path, key)])
