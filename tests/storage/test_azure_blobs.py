@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 
 from azure_dicom_emulator.settings import DEFAULT_BLOB_API_VERSION
-from azure_dicom_emulator.storage.azure_blobs import AzureBlobStore, container_client
+from azure_dicom_emulator.storage.azure_blobs import UPLOADS_AT_ONCE, AzureBlobStore, container_client
 from azure_dicom_emulator.storage.blob_store import BlobNotFound, BlobStoreUnavailable
 from harness.loopback import free_port
 
@@ -52,6 +53,27 @@ async def test_publishing_is_all_or_none(store, tmp_path):
     with pytest.raises(FileNotFoundError):
         await store.publish([(staged(store, b"first"), KEY), (never_staged, "1/1.2/1.3/1.4.2.dcm")])
     assert await store.keys_older_than(-60) == set()
+
+
+async def test_many_publishes_at_once_keep_to_the_store_s_upload_bound_together(store):
+    """Each STOW part publishes on its own: the bound on uploads in flight is the store's, not one call's."""
+    real_upload = store.container.upload_blob
+    in_flight, most = 0, 0
+
+    async def counted_upload(*args, **kwargs):
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            return await real_upload(*args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    store.container.upload_blob = counted_upload
+    keys = [f"1/1.2/1.3/1.4.{n}.dcm" for n in range(3 * UPLOADS_AT_ONCE)]
+    await asyncio.gather(*(store.publish([(staged(store, b"x" * 50_000), key)]) for key in keys))
+    assert most == UPLOADS_AT_ONCE
+    assert await store.keys_older_than(-60) == set(keys)
 
 
 async def test_a_missing_key_is_blob_not_found_and_deleting_it_is_nothing(store):

@@ -74,8 +74,8 @@ class Settings(BaseSettings):
     blob_container: str = "dicomwebcontainer"
     # Seconds each call to the Azure Blob store may take before the request gets 503.
     blob_timeout_seconds: float = Field(10.0, gt=0)
-    # How old an unnamed blob must be before the start-up sweep removes it: longer than any store takes
-    # between publishing a blob and committing its row.
+    # How old an unnamed blob must be before the start-up sweep removes it: longer than the slowest STOW
+    # request takes, since each instance's blob is published before the request's rows commit.
     orphan_grace_seconds: float = Field(900.0, ge=0)
     auth_enabled: bool = False
     # Expected ``iss`` values; none: the emulator's own issuer under /emulator/auth/.

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DEFAULT_CONTAINER = "dicomwebcontainer"
 UPLOADS_AT_ONCE = 16
-"""Blobs one publish uploads concurrently."""
+"""Blobs the store uploads concurrently, all publishes together."""
 WHOLE_UPLOAD_BYTES = 8 * 1024 * 1024
 """Staged files up to this size are read in an I/O thread and uploaded in one Put Blob; larger ones stream."""
 DELETE_ATTEMPTS = 3
@@ -129,6 +129,9 @@ class AzureBlobStore:
         self.container = container
         self.staging = StagingArea(staging_dir)
         self.io_pool = io_pool
+        self.uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
+        """Shared by every publish: each STOW part publishes on its own, and their file reads and uploads
+        in flight must stay bounded however many parts are waiting."""
 
     def new_staging_path(self) -> Path:
         """A fresh local path for a spool."""
@@ -139,11 +142,11 @@ class AzureBlobStore:
         discard(paths)
 
     async def publish(self, staged: Sequence[tuple[Path, str]]) -> None:
-        """Uploads each staged file to its key, UPLOADS_AT_ONCE at a time; if one fails, removes them all."""
-        at_once = asyncio.Semaphore(UPLOADS_AT_ONCE)
+        """Uploads each staged file to its key, at most UPLOADS_AT_ONCE of the store's uploads at a time; if one
+        fails, removes them all."""
 
         async def upload(path: Path, key: str) -> None:
-            async with at_once:
+            async with self.uploads:
                 await self._upload(path, key)
 
         try:

@@ -88,12 +88,12 @@ async def _commit_batch_with_retry(
             # Another request stored one of these instances between our lookup and insert:
             # the next attempt sees it and reports it as existing (or replaces it on PUT).
             log.info("store batch raced with another writer; retrying (attempt %d)", attempt + 1)
+            continue
         except ReservedBeforeReset:
             log.info("store batch came after a reset of the data; its instances are not stored")
-            return {upload.inspection.instance_id: codes.PROCESSING_FAILURE for upload in batch}
         except Exception:
             log.exception("store batch failed")
-            return {upload.inspection.instance_id: codes.PROCESSING_FAILURE for upload in batch}
+        return {upload.inspection.instance_id: codes.PROCESSING_FAILURE for upload in batch}
     return {upload.inspection.instance_id: codes.PENDING_INSTANCE for upload in batch}
 
 

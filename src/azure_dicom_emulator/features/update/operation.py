@@ -71,7 +71,7 @@ async def run_batch(services: Services, operation: Row, owner: str) -> bool:
                 for row, path, outcome in zip(rows, staged, outcomes, strict=True)
                 if not isinstance(outcome, Exception)
             ]
-            numbers_and_keys = await publish_new_files(services, scope.partition_key, rewritten) if rewritten else []
+            numbers_and_keys = await publish_new_files(services, scope.partition_key, rewritten)
             published = dict(zip((instance_id for _, instance_id in rewritten), numbers_and_keys, strict=True))
         async with services.db.write() as conn:
             current = await index.find_instances(conn, scope.partition_key, [_instance_id(row) for row in rows])
