@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,7 +52,7 @@ def upload(
             megabytes = state.fields["megabytes"] + sent / 1024**2
             progress.update(task, advance=count, megabytes=megabytes, rate=done / elapsed if elapsed else 0.0)
 
-        summary = asyncio.run(send_all(url, groups, headers, concurrency, advance))
+        summary = send_all(url, groups, headers, concurrency, advance)
     console.print(describe(summary, len(files), total_bytes))
     return summary
 

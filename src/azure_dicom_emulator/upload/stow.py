@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
+import queue
+import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,6 +26,7 @@ RETRIED_STATUSES = (429, 503)
 MAX_ATTEMPTS = 4
 MAX_BATCH_BYTES = 256 * 1024**2
 NO_ANSWER = 0
+SEND_PIECE = 256 * 1024
 
 
 @dataclass
@@ -82,15 +85,27 @@ def batches(files: Sequence[Path], size: int) -> list[list[Path]]:
     return groups
 
 
-def multipart_body(parts: Sequence[bytes]) -> tuple[list[bytes], str]:
-    """A ``multipart/related`` body of ``application/dicom`` parts, as the pieces to send one after another
-    (the parts themselves, not a copy of them), and its Content-Type."""
+def multipart_body(paths: Sequence[Path]) -> tuple[bytearray, str]:
+    """A ``multipart/related`` body of the files at ``paths`` as ``application/dicom`` parts, each file read
+    straight into its place, and its Content-Type."""
     boundary = uuid.uuid4().hex
-    chunks = []
-    for part in parts:
-        chunks += [f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), part, b"\r\n"]
-    chunks.append(f"--{boundary}--\r\n".encode())
-    return chunks, f'multipart/related; type="application/dicom"; boundary={boundary}'
+    opening = f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+    closing = f"--{boundary}--\r\n".encode()
+    sizes = [path.stat().st_size for path in paths]
+    body = bytearray(sum(sizes) + len(paths) * (len(opening) + 2) + len(closing))
+    view = memoryview(body)
+    offset = 0
+    for path, size in zip(paths, sizes, strict=True):
+        view[offset : offset + len(opening)] = opening
+        offset += len(opening)
+        with open(path, "rb") as file:
+            if file.readinto(view[offset : offset + size]) != size:
+                raise OSError(f"{path} changed while it was read")
+        offset += size
+        view[offset : offset + 2] = b"\r\n"
+        offset += 2
+    view[offset:] = closing
+    return body, f'multipart/related; type="application/dicom"; boundary={boundary}'
 
 
 def studies_url(service_url: str, partition: str | None) -> str:
@@ -123,46 +138,53 @@ def is_loopback(url: str) -> bool:
         return False
 
 
-async def send_all(
+def send_all(
     url: str,
     groups: Sequence[Sequence[Path]],
     headers: dict[str, str],
     concurrency: int,
     on_batch: Callable[[int, int], None] = lambda files, sent: None,
 ) -> Summary:
-    """Sends every group as one STOW request, ``concurrency`` at a time; ``on_batch(files, bytes)`` after each."""
+    """Sends every group as one STOW request, ``concurrency`` at a time; ``on_batch(files, bytes)`` after each
+    (one call at a time)."""
     summary = Summary()
-    queue: asyncio.Queue[Sequence[Path]] = asyncio.Queue()
+    pending: queue.SimpleQueue[Sequence[Path]] = queue.SimpleQueue()
     for group in groups:
-        queue.put_nowait(group)
+        pending.put(group)
+    counting = threading.Lock()
     timeout = httpx.Timeout(600.0, connect=10.0)
     started = time.perf_counter()
-    async with httpx.AsyncClient(timeout=timeout, headers=headers) as client:
+    # Threads that block in the kernel while sending: the body goes out with no event loop copying it around.
+    with httpx.Client(timeout=timeout, headers=headers) as client:
 
-        async def worker() -> None:
-            while not queue.empty():
-                group = queue.get_nowait()
-                parts = await asyncio.to_thread(_read_all, group)
-                body, content_type = multipart_body(parts)
-                status, answer = await _post(client, url, body, content_type)
-                length = sum(len(chunk) for chunk in body)
-                summary.add_response(status, answer, len(group))
-                summary.bytes_sent += length
-                on_batch(len(group), length)
+        def sender() -> None:
+            while True:
+                try:
+                    group = pending.get_nowait()
+                except queue.Empty:
+                    return
+                body, content_type = multipart_body(group)
+                status, answer = _post(client, url, body, content_type)
+                length = len(body)
+                with counting:
+                    summary.add_response(status, answer, len(group))
+                    summary.bytes_sent += length
+                    on_batch(len(group), length)
 
-        await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+        with ThreadPoolExecutor(max(1, concurrency)) as senders:
+            for running in [senders.submit(sender) for _ in range(max(1, concurrency))]:
+                running.result()
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-async def _post(client: httpx.AsyncClient, url: str, body: list[bytes], content_type: str) -> tuple[int, bytes]:
+def _post(client: httpx.Client, url: str, body: bytearray, content_type: str) -> tuple[int, bytes]:
     """Posts one batch, again after ``Retry-After`` when throttled or unavailable; its status (0: none) and body."""
-    length = str(sum(len(chunk) for chunk in body))
-    headers = {"Content-Type": content_type, "Accept": "application/dicom+json", "Content-Length": length}
+    headers = {"Content-Type": content_type, "Accept": "application/dicom+json", "Content-Length": str(len(body))}
     attempt = 1
     while True:
         try:
-            response = await client.post(url, content=_pieces(body), headers=headers)
+            response = client.post(url, content=_pieces(body), headers=headers)
         except httpx.HTTPError as exc:
             if attempt == MAX_ATTEMPTS:
                 return NO_ANSWER, str(exc).encode()
@@ -171,18 +193,15 @@ async def _post(client: httpx.AsyncClient, url: str, body: list[bytes], content_
             if response.status_code not in RETRIED_STATUSES or attempt == MAX_ATTEMPTS:
                 return response.status_code, response.content
             pause = _retry_after(response, attempt)
-        await asyncio.sleep(pause)
+        time.sleep(pause)
         attempt += 1
 
 
-async def _pieces(body: list[bytes]) -> AsyncIterator[bytes]:
-    """The body's pieces, for httpx to send without joining them."""
-    for chunk in body:
-        yield chunk
-
-
-def _read_all(paths: Sequence[Path]) -> list[bytes]:
-    return [path.read_bytes() for path in paths]
+def _pieces(body: bytearray) -> Iterator[memoryview]:
+    """``body`` in SEND_PIECE slices: the HTTP library copies what is left of a piece after each partial send."""
+    view = memoryview(body)
+    for start in range(0, len(view), SEND_PIECE):
+        yield view[start : start + SEND_PIECE]
 
 
 def _retry_after(response: httpx.Response, attempt: int) -> float:
