@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 from ..errors import BadRequest
-from ..storage import index
+from ..storage import index, schema
 from .services import Services
 from .timestamps import utc_text
 
-DEFAULT_PARTITION = "Microsoft.Default"
-DEFAULT_PARTITION_KEY = 1
+DEFAULT_PARTITION = schema.DEFAULT_PARTITION_NAME
+DEFAULT_PARTITION_KEY = schema.DEFAULT_PARTITION_KEY
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 FEATURE_DISABLED = "Data partitions feature is disabled."

@@ -35,6 +35,11 @@ metadata = MetaData(
     }
 )
 
+DEFAULT_PARTITION_KEY = 1
+DEFAULT_PARTITION_NAME = "Microsoft.Default"
+COUNTERS = ("version", "inspector_cleared", "data_resets", "version_before_reset")
+"""The counters a new index holds, each at 0."""
+
 counter = Table(
     "counter",
     metadata,
