@@ -10,7 +10,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Double, Integer, bindparam, event, select
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from azure_dicom_emulator.storage.database import MIGRATIONS_DIR, Database, fetch_all
+from azure_dicom_emulator.storage.database import Database, fetch_all
+from azure_dicom_emulator.storage.migration import MIGRATIONS_DIR
 from azure_dicom_emulator.storage.schema import partition
 
 from ..support.postgres import create_postgres_database, drop_postgres_database
@@ -112,7 +113,7 @@ async def test_another_process_sees_no_schema_or_the_whole_schema_while_migratio
 
 
 def test_the_newest_revision_is_alembics_head():
-    from azure_dicom_emulator.storage.database import newest_revision
+    from azure_dicom_emulator.storage.migration import newest_revision
 
     assert newest_revision() == HEAD
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
-from azure_dicom_emulator.storage.database import MIGRATIONS_DIR, Database
+from azure_dicom_emulator.storage.database import Database
+from azure_dicom_emulator.storage.migration import MIGRATIONS_DIR
 from azure_dicom_emulator.storage.schema import instance
 
 ORIGINAL_COLUMNS = [column for column in instance.c if column.name.startswith("original_")]

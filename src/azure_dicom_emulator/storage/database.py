@@ -1,4 +1,4 @@
-"""The index database: one engine for SQLite and PostgreSQL, its pragmas, migrations and transactions."""
+"""The index database: one engine for SQLite and PostgreSQL, its pragmas, migration and transactions."""
 
 from __future__ import annotations
 
@@ -11,36 +11,21 @@ from collections import namedtuple
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import (
-    Column,
-    Dialect,
-    Engine,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    create_engine,
-    event,
-    insert,
-    inspect,
-    text,
-)
+from sqlalchemy import Dialect, Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, Result
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql import Executable, Select
 
-from . import schema
+from .migration import upgrade
 from .wal_checkpoints import WalCheckpointer
 
 if TYPE_CHECKING:  # the async engine, and the ORM it imports, load only for PostgreSQL
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 DEADLOCK_ATTEMPTS = 3
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -49,13 +34,6 @@ _MIGRATION_LOCK_ID = 0x44494356  # any constant shared by every worker
 _BUSY_TIMEOUT_MS = 60000
 _PING = text("SELECT 1")
 _DEADLOCK_DETECTED = "40P01"
-# Alembic's record of the migration a schema is at, as Alembic itself creates it.
-_ALEMBIC_VERSION = Table(
-    "alembic_version",
-    MetaData(),
-    Column("version_num", String(32), nullable=False),
-    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
-)
 
 
 class Database:
@@ -208,7 +186,7 @@ class Database:
             await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
             await conn.commit()
             try:
-                await conn.run_sync(_upgrade)
+                await conn.run_sync(upgrade)
                 await conn.commit()
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})
@@ -219,7 +197,7 @@ class Database:
             driver = conn.connection.driver_connection
             driver.execute("BEGIN IMMEDIATE")
             with _ended(driver):
-                _upgrade(conn)
+                upgrade(conn)
                 conn.commit()
 
     async def dispose(self) -> None:
@@ -326,54 +304,6 @@ async def fetch_all(conn: AsyncConnection | InlineStatements, statement: Select,
     if isinstance(conn, InlineStatements):
         return conn.fetch_all(statement, parameters)
     return list(await conn.execute(statement, parameters))
-
-
-def newest_revision() -> str:
-    """The revision of the newest migration (migrations are numbered in order: ``0007_emulator_tools.py``)."""
-    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py"))
-
-
-def _schema_revision(connection: Connection) -> str | None:
-    """The migration the schema is at; None for an empty database."""
-    if not inspect(connection).has_table("alembic_version"):
-        return None
-    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-def _upgrade(connection: Connection) -> None:
-    """Applies the migrations the schema lacks. Alembic, and the modules it brings, load only for an index
-    made at an older migration: a new index is built from the tables, one made before is left as it is."""
-    revision = _schema_revision(connection)
-    if revision == newest_revision():
-        return
-    if revision is None:
-        _create_newest_schema(connection)
-        return
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
-
-
-def _create_newest_schema(connection: Connection) -> None:
-    """Builds an empty database's schema from ``schema.metadata`` with the rows a new index holds, and records
-    it at the newest migration (Alembic's way of creating a database from scratch, without running each one)."""
-    schema.metadata.create_all(connection)
-    connection.execute(insert(schema.counter), [{"name": name, "value": 0} for name in schema.COUNTERS])
-    connection.execute(
-        insert(schema.partition).values(
-            partition_key=schema.DEFAULT_PARTITION_KEY,
-            partition_name=schema.DEFAULT_PARTITION_NAME,
-            created_date=datetime.now(UTC),
-        )
-    )
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT setval(pg_get_serial_sequence('partition', 'partition_key'), 1)"))
-    _ALEMBIC_VERSION.create(connection)
-    connection.execute(insert(_ALEMBIC_VERSION).values(version_num=newest_revision()))
 
 
 def _configure_sqlite(engine: Engine) -> None:
