@@ -80,6 +80,7 @@ def serve(
         workers=settings.workers,
         loop="uvloop",
         http="azure_dicom_emulator.runtime.http_protocol:BufferedPiecesProtocol",
+        ws="none",  # no route speaks WebSocket: uvicorn then leaves its WebSocket library unloaded
         access_log=False,
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
