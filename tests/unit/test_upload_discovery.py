@@ -8,7 +8,7 @@ from pathlib import Path
 from pydicom.data import get_testdata_file
 
 from azure_dicom_emulator.upload.discovery import dicom_files, is_dicom
-from azure_dicom_emulator.upload.stow import Summary, batches, is_loopback
+from azure_dicom_emulator.upload.stow import Summary, batches, is_loopback, multipart_body
 
 
 def test_a_file_with_the_dicm_prefix_or_a_header_without_preamble_is_dicom():
@@ -34,6 +34,19 @@ def test_batches_hold_at_most_the_batch_size(tmp_path):
         files.append(path)
 
     assert [len(group) for group in batches(files, 2)] == [2, 2, 1]
+
+
+def test_a_batch_body_holds_each_file_as_one_part_and_leaves_out_a_file_gone_since_it_was_found(tmp_path):
+    first, gone, last = tmp_path / "1.dcm", tmp_path / "2.dcm", tmp_path / "3.dcm"
+    first.write_bytes(b"first")
+    last.write_bytes(b"the last one")
+
+    body, content_type, held = multipart_body([first, gone, last])
+
+    boundary = content_type.rsplit("boundary=", 1)[1]
+    part = f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n"
+    assert held == 2
+    assert bytes(body) == f"{part}first\r\n{part}the last one\r\n--{boundary}--\r\n".encode()
 
 
 def test_a_summary_counts_stored_already_present_and_failed_instances_by_reason():

@@ -26,6 +26,7 @@ RETRIED_STATUSES = (429, 503)
 MAX_ATTEMPTS = 4
 MAX_BATCH_BYTES = 256 * 1024**2
 NO_ANSWER = 0
+UNREADABLE = "unreadable"
 SEND_PIECE = 256 * 1024
 
 
@@ -36,7 +37,8 @@ class Summary:
     stored: int = 0
     already_present: int = 0
     failed: Counter = field(default_factory=Counter)
-    """Failed instances by reason: Azure's failure reason code, ``HTTP <status>`` (a refused batch), ``no answer``."""
+    """Failed instances by reason: Azure's failure reason code, ``HTTP <status>`` (a refused batch), ``no answer``,
+    ``unreadable`` (a file that could not be read whole when its batch was sent)."""
     bytes_sent: int = 0
     seconds: float = 0.0
     """From the first request sent to the last answer received."""
@@ -85,27 +87,45 @@ def batches(files: Sequence[Path], size: int) -> list[list[Path]]:
     return groups
 
 
-def multipart_body(paths: Sequence[Path]) -> tuple[bytearray, str]:
+def multipart_body(paths: Sequence[Path]) -> tuple[bytearray, str, int]:
     """A ``multipart/related`` body of the files at ``paths`` as ``application/dicom`` parts, each file read
-    straight into its place, and its Content-Type."""
+    straight into its place; its Content-Type; and how many of the files it holds (one that cannot be read
+    whole is left out)."""
     boundary = uuid.uuid4().hex
     opening = f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
     closing = f"--{boundary}--\r\n".encode()
-    sizes = [path.stat().st_size for path in paths]
+    sizes = [_size(path) for path in paths]
     body = bytearray(sum(sizes) + len(paths) * (len(opening) + 2) + len(closing))
     view = memoryview(body)
-    offset = 0
+    offset = held = 0
     for path, size in zip(paths, sizes, strict=True):
-        view[offset : offset + len(opening)] = opening
-        offset += len(opening)
+        start = offset + len(opening)
+        if size < 0 or not _read_into(path, view[start : start + size]):
+            continue
+        view[offset:start] = opening
+        view[start + size : start + size + 2] = b"\r\n"
+        offset = start + size + 2
+        held += 1
+    view[offset : offset + len(closing)] = closing
+    view.release()
+    del body[offset + len(closing) :]
+    return body, f'multipart/related; type="application/dicom"; boundary={boundary}', held
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def _read_into(path: Path, place: memoryview) -> bool:
+    """Whether ``path`` could be read and held exactly ``len(place)`` bytes, now in ``place``."""
+    try:
         with open(path, "rb") as file:
-            if file.readinto(view[offset : offset + size]) != size:
-                raise OSError(f"{path} changed while it was read")
-        offset += size
-        view[offset : offset + 2] = b"\r\n"
-        offset += 2
-    view[offset:] = closing
-    return body, f'multipart/related; type="application/dicom"; boundary={boundary}'
+            return file.readinto(place) == len(place) and not file.read(1)
+    except OSError:
+        return False
 
 
 def studies_url(service_url: str, partition: str | None) -> str:
@@ -163,11 +183,14 @@ def send_all(
                     group = pending.get_nowait()
                 except queue.Empty:
                     return
-                body, content_type = multipart_body(group)
-                status, answer = _post(client, url, body, content_type)
-                length = len(body)
+                body, content_type, held = multipart_body(group)
+                status, answer = _post(client, url, body, content_type) if held else (NO_ANSWER, b"")
+                length = len(body) if held else 0
                 with counting:
-                    summary.add_response(status, answer, len(group))
+                    if held < len(group):
+                        summary.failed[UNREADABLE] += len(group) - held
+                    if held:
+                        summary.add_response(status, answer, held)
                     summary.bytes_sent += length
                     on_batch(len(group), length)
 
