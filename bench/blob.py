@@ -4,7 +4,8 @@ Run from the repository root once `make test` has installed `.venv` and Azurite:
 ``.venv/bin/python bench/blob.py [--instances 1000] [--rounds 3] [--frame-requests 300]``
 (``--smoke`` runs a few seconds with tiny sizes, only to prove the script works). Everything listens
 on free loopback ports: Azurite's blob service (in memory), the emulator started afresh for each
-measurement (its own data dir and container), and PostgreSQL at ``--postgres-url`` for the workers'
+measurement (its own data dir and container, deleted after it, so that no round finds the blobs of
+the rounds before in Azurite's memory), and PostgreSQL at ``--postgres-url`` for the workers'
 figures. Each round, in alternating order, it times
 
 - STOW of the CT instances (batches of 50, one client) to an emulator on SQLite whose blob store is
@@ -71,8 +72,11 @@ def emulator(azurite: Azurite, workers: int = 1, database_url: str | None = None
     }
     if database_url:
         env["DICOM_EMULATOR_DATABASE_URL"] = database_url
-    with servers.ours_on_free_port(servers.new_start_dir(WORK_DIR / "ours"), env=env) as server:
-        yield server, container
+    try:
+        with servers.ours_on_free_port(servers.new_start_dir(WORK_DIR / "ours"), env=env) as server:
+            yield server, container
+    finally:
+        container.delete_container()  # Azurite keeps blobs in memory: each round starts from an empty service
 
 
 def stow_rate(azurite: Azurite, items: list, clients: int, workers: int = 1, postgres: str | None = None) -> float:
@@ -88,7 +92,8 @@ def stow_rate(azurite: Azurite, items: list, clients: int, workers: int = 1, pos
 
 def upload_loop_rate(azurite: Azurite, files: list[tuple[str, bytes]]) -> float:
     """Instances per second uploaded by azure-storage-blob's asyncio client, UPLOADS_AT_ONCE at a time."""
-    name = new_container(azurite, f"plain-{uuid.uuid4().hex[:12]}").container_name
+    plain = new_container(azurite, f"plain-{uuid.uuid4().hex[:12]}")
+    name = plain.container_name
 
     async def upload_all() -> float:
         container = container_from_connection_string(
@@ -107,7 +112,10 @@ def upload_loop_rate(azurite: Azurite, files: list[tuple[str, bytes]]) -> float:
                     group.create_task(upload(blob_name, data))
             return len(files) / (time.perf_counter() - started)
 
-    return asyncio.run(upload_all())
+    try:
+        return asyncio.run(upload_all())
+    finally:
+        plain.delete_container()
 
 
 def multiframe_instance(side: int) -> tuple[bytes, Dataset]:
