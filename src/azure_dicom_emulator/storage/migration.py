@@ -53,7 +53,7 @@ def upgrade(connection: Connection) -> None:
 def _create_newest_schema(connection: Connection) -> None:
     """Builds an empty database's schema from ``schema.metadata`` with the rows a new index holds, and records
     it at the newest migration (Alembic's way of creating a database from scratch, without running each one)."""
-    schema.metadata.create_all(connection)
+    schema.metadata.create_all(connection, checkfirst=False)  # empty: it has no alembic_version table
     connection.execute(insert(schema.counter), [{"name": name, "value": 0} for name in schema.COUNTERS])
     connection.execute(
         insert(schema.partition).values(
