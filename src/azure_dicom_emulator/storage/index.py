@@ -16,7 +16,7 @@ from ..dicom.core_attributes import Match, held_attributes
 from ..dicom.levels import TagLevel
 from .database import Database
 from .person_name_words import delete_person_name_words, replace_person_name_words
-from .schema import change_feed, counter, extended_query_tag_error, instance, partition, series, study
+from .schema import VERSION, change_feed, counter, extended_query_tag_error, instance, partition, series, study
 from .tag_values import delete_owned_values
 from .upsert import bound, coalescing_upsert, insert_statement
 
@@ -42,7 +42,7 @@ async def allocate_versions(conn: AsyncConnection, count: int) -> list[int]:
     """``count`` new, never reused, increasing version numbers."""
     result = await conn.execute(
         update(counter)
-        .where(counter.c.name == "version")
+        .where(counter.c.name == VERSION)
         .values(value=counter.c.value + count)
         .returning(counter.c.value)
     )

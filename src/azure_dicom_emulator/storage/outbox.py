@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Integer, Row, bindparam, delete, func, or_, select, update
 
 from .database import InlineStatements, fetch_all
-from .schema import change_feed, counter, event_dead_letter, event_outbox, event_sink
+from .schema import INSPECTOR_CLEARED, change_feed, counter, event_dead_letter, event_outbox, event_sink
 from .upsert import insert_statement
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
-
-INSPECTOR_CLEARED = "inspector_cleared"
 
 
 async def insert_events(conn: AsyncConnection, rows: Sequence[dict]) -> None:

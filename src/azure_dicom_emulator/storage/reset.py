@@ -6,18 +6,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Table, delete, func, select, text, update
 
-from .schema import counter, event_sink, fault_rule, metadata, partition
+from .schema import RESETS, VERSION, VERSION_BEFORE_RESET, counter, event_sink, fault_rule, metadata, partition
 from .tag_values import lock_tag_set
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
-
-RESETS = "data_resets"
-"""The counter that a reset increments (and keeps): how processes notice a reset by another one."""
-VERSION = "version"
-"""The counter of version numbers, which a reset keeps: a number, and so a blob key, is never handed out twice."""
-VERSION_BEFORE_RESET = "version_before_reset"
-"""The last version number reserved before the latest reset: a store still in flight then never writes it."""
 
 # Tables whose rows outlive a reset, each emptied in its own way (below): the others lose every row.
 _KEPT_APART = {counter.name, partition.name, event_sink.name, fault_rule.name}

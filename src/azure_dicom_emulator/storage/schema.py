@@ -37,7 +37,15 @@ metadata = MetaData(
 
 DEFAULT_PARTITION_KEY = 1
 DEFAULT_PARTITION_NAME = "Microsoft.Default"
-COUNTERS = ("version", "inspector_cleared", "data_resets", "version_before_reset")
+VERSION = "version"
+"""The counter of version numbers, which a reset keeps: a number, and so a blob key, is never handed out twice."""
+RESETS = "data_resets"
+"""The counter that a reset increments (and keeps): how processes notice a reset by another one."""
+VERSION_BEFORE_RESET = "version_before_reset"
+"""The last version number reserved before the latest reset: a store still in flight then never writes it."""
+INSPECTOR_CLEARED = "inspector_cleared"
+"""The event sequence through which the inspector was last cleared."""
+COUNTERS = (VERSION, INSPECTOR_CLEARED, RESETS, VERSION_BEFORE_RESET)
 """The counters a new index holds, each at 0."""
 
 counter = Table(
