@@ -120,7 +120,7 @@ def test_the_newest_revision_is_alembics_head():
 
 def test_a_new_index_and_one_at_the_newest_migration_open_without_loading_alembic(tmp_path):
     """Neither the first start of a server nor the next on the same data loads Alembic (12 MB, a fifth of a
-    second); an index made at an older migration does (above)."""
+    second); an index made at an older migration does (the test below)."""
     import subprocess
     import sys
 
