@@ -38,28 +38,6 @@ def with_pixel_libraries(pid: int) -> set[int]:
     }
 
 
-def test_storing_and_serving_load_no_pixel_library_and_rendering_does_elsewhere(tmp_path):
-    server = Server(tmp_path / "data").start()
-    try:
-        ds = make_dataset()
-        path = f"/v2/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            stored = http.post("/v2/studies", content=to_bytes(ds), headers={"Content-Type": "application/dicom"})
-            assert stored.status_code == 200
-            frame = http.get(path + "/frames/1", headers={"Accept": "application/octet-stream; transfer-syntax=*"})
-            assert frame.status_code == 200 and frame.content == ds.PixelData
-            before_rendering = process_tree(server.process.pid)
-            assert len(before_rendering) >= 3  # the server, the forkserver and the CPU workers at least
-            assert with_pixel_libraries(server.process.pid) == set()
-
-            rendered = http.get(path + "/rendered", headers={"Accept": "image/png"})
-            assert rendered.status_code == 200 and rendered.content.startswith(b"\x89PNG")
-            renderers = with_pixel_libraries(server.process.pid)
-            assert renderers and not renderers & set(before_rendering)
-    finally:
-        server.stop()
-
-
 def worker_processes(pid: int) -> list[int]:
     """The processes of ``pid``'s tree but itself and multiprocessing's resource tracker (which the check of an
     Azure blob store at start-up leaves behind)."""
@@ -70,6 +48,40 @@ def worker_processes(pid: int) -> list[int]:
     ]
 
 
+def wait_for_workers(pid: int, count: int) -> list[int]:
+    """The worker processes of ``pid`` once at least ``count`` have joined it, or after 30 s those there are.
+
+    The first upload starts the workers in the background (its jobs run in threads until they are ready),
+    so they join the tree some time after its answer.
+    """
+    deadline = time.monotonic() + 30
+    while len(workers := worker_processes(pid)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return workers
+
+
+def test_storing_and_serving_load_no_pixel_library_and_rendering_does_elsewhere(tmp_path):
+    server = Server(tmp_path / "data").start()
+    try:
+        ds = make_dataset()
+        path = f"/v2/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            stored = http.post("/v2/studies", content=to_bytes(ds), headers={"Content-Type": "application/dicom"})
+            assert stored.status_code == 200
+            frame = http.get(path + "/frames/1", headers={"Accept": "application/octet-stream; transfer-syntax=*"})
+            assert frame.status_code == 200 and frame.content == ds.PixelData
+            assert len(wait_for_workers(server.process.pid, 2)) >= 2  # the forkserver and the parsing workers
+            before_rendering = process_tree(server.process.pid)
+            assert with_pixel_libraries(server.process.pid) == set()
+
+            rendered = http.get(path + "/rendered", headers={"Accept": "image/png"})
+            assert rendered.status_code == 200 and rendered.content.startswith(b"\x89PNG")
+            renderers = with_pixel_libraries(server.process.pid)
+            assert renderers and not renderers & set(before_rendering)
+    finally:
+        server.stop()
+
+
 def test_an_idle_server_is_one_process_and_its_first_upload_starts_the_workers(tmp_path):
     server = Server(tmp_path / "data").start()
     try:
@@ -78,10 +90,7 @@ def test_an_idle_server_is_one_process_and_its_first_upload_starts_the_workers(t
         with httpx.Client(base_url=server.url, timeout=60) as http:
             stored = http.post("/v2/studies", content=to_bytes(ds), headers={"Content-Type": "application/dicom"})
             assert stored.status_code == 200
-        deadline = time.monotonic() + 30
-        while len(worker_processes(server.process.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(worker_processes(server.process.pid)) >= 2  # the forkserver and the parsing workers joined it
+        assert len(wait_for_workers(server.process.pid, 2)) >= 2  # the forkserver and the parsing workers
     finally:
         server.stop()
 
