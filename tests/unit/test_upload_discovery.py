@@ -8,7 +8,7 @@ from pathlib import Path
 from pydicom.data import get_testdata_file
 
 from azure_dicom_emulator.upload.discovery import dicom_files, is_dicom
-from azure_dicom_emulator.upload.stow import Summary, batches, is_loopback, multipart_body
+from azure_dicom_emulator.upload.stow import Found, Summary, batches, is_loopback, multipart_body
 
 
 def test_a_file_with_the_dicm_prefix_or_a_header_without_preamble_is_dicom():
@@ -34,6 +34,25 @@ def test_batches_hold_at_most_the_batch_size(tmp_path):
         files.append(path)
 
     assert [len(group) for group in batches(files, 2)] == [2, 2, 1]
+
+
+def test_each_batch_is_handed_out_once_full_while_the_walk_goes_on_and_found_counts_the_files(tmp_path):
+    walked: list[Path] = []
+
+    def walk():
+        for index in range(5):
+            path = tmp_path / f"{index}.dcm"
+            path.write_bytes(b"x" * 10)
+            walked.append(path)
+            yield path
+
+    found = Found()
+    groups = batches(walk(), 2, found)
+
+    assert next(groups) == walked[:2]
+    assert len(walked) == 3 and not found.complete
+    assert [len(group) for group in groups] == [2, 1]
+    assert (found.files, found.bytes, found.complete) == (5, 50, True)
 
 
 def test_a_batch_body_holds_each_file_as_one_part_and_leaves_out_a_file_gone_since_it_was_found(tmp_path):

@@ -1,4 +1,4 @@
-"""The upload command's run: files found, batches sent with a progress bar, the summary printed."""
+"""The upload command's run: files found and sent in batches as the walk goes, a progress bar, the summary."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..runtime import allocator
 from .discovery import dicom_files
-from .stow import Summary, authorization, batches, send_all, studies_url
+from .stow import Found, Summary, authorization, batches, send_all, studies_url
 
 
 def upload(
@@ -26,11 +26,10 @@ def upload(
     """Stores every DICOM file under ``paths`` at ``service_url`` (with its version) and prints the summary."""
     allocator.keep_freed_memory()  # each batch's body reuses the memory of the one before, without page faults
     console = console or Console(stderr=True)
-    files = list(dicom_files(paths))
-    groups = batches(files, max(1, batch_size))
+    found = Found()
+    groups = batches(dicom_files(paths), max(1, batch_size), found)
     url = studies_url(service_url, partition)
     headers = authorization(service_url, token)
-    total_bytes = sum(path.stat().st_size for path in files)
     progress = Progress(
         TextColumn("[bold]Uploading"),
         BarColumn(),
@@ -43,17 +42,19 @@ def upload(
         disable=not show_progress,
     )
     with progress:
-        task = progress.add_task("upload", total=len(files), megabytes=0.0, rate=0.0)
+        task = progress.add_task("upload", total=None, megabytes=0.0, rate=0.0)  # known once the walk ends
 
         def advance(count: int, sent: int) -> None:
             state = progress.tasks[0]
             elapsed = state.elapsed or 0.0
             done = state.completed + count
             megabytes = state.fields["megabytes"] + sent / 1024**2
-            progress.update(task, advance=count, megabytes=megabytes, rate=done / elapsed if elapsed else 0.0)
+            total = found.files if found.complete else None
+            rate = done / elapsed if elapsed else 0.0
+            progress.update(task, total=total, advance=count, megabytes=megabytes, rate=rate)
 
         summary = send_all(url, groups, headers, concurrency, advance)
-    console.print(describe(summary, len(files), total_bytes))
+    console.print(describe(summary, found.files, found.bytes))
     return summary
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import queue
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,21 +69,33 @@ class Summary:
                 self.failed[str(reason)] += 1
 
 
-def batches(files: Sequence[Path], size: int) -> list[list[Path]]:
-    """``files`` in groups of at most ``size`` files and about MAX_BATCH_BYTES."""
-    groups: list[list[Path]] = []
+@dataclass
+class Found:
+    """The DICOM files an upload has found so far, their bytes, and whether the walk has ended."""
+
+    files: int = 0
+    bytes: int = 0
+    complete: bool = False
+
+
+def batches(files: Iterable[Path], size: int, found: Found | None = None) -> Iterator[list[Path]]:
+    """``files`` in groups of at most ``size`` files and about MAX_BATCH_BYTES, each as soon as it is full (so
+    sending begins while a folder is still walked); ``found`` counts them."""
+    found = found if found is not None else Found()
     current: list[Path] = []
     current_bytes = 0
     for path in files:
-        length = path.stat().st_size
+        length = max(_size(path), 0)
         if current and (len(current) >= size or current_bytes + length > MAX_BATCH_BYTES):
-            groups.append(current)
+            yield current
             current, current_bytes = [], 0
         current.append(path)
         current_bytes += length
+        found.files += 1
+        found.bytes += length
+    found.complete = True
     if current:
-        groups.append(current)
-    return groups
+        yield current
 
 
 def multipart_body(paths: Sequence[Path]) -> tuple[bytearray, str, int]:
@@ -160,28 +171,28 @@ def is_loopback(url: str) -> bool:
 
 def send_all(
     url: str,
-    groups: Sequence[Sequence[Path]],
+    groups: Iterable[Sequence[Path]],
     headers: dict[str, str],
     concurrency: int,
     on_batch: Callable[[int, int], None] = lambda files, sent: None,
 ) -> Summary:
-    """Sends every group as one STOW request, ``concurrency`` at a time; ``on_batch(files, bytes)`` after each
-    (one call at a time)."""
+    """Sends every group as one STOW request, ``concurrency`` at a time, taking each group from ``groups`` when a
+    sender is free; ``on_batch(files, bytes)`` after each (one call at a time)."""
     summary = Summary()
-    pending: queue.SimpleQueue[Sequence[Path]] = queue.SimpleQueue()
-    for group in groups:
-        pending.put(group)
-    counting = threading.Lock()
+    remaining = iter(groups)
+    taking, counting = threading.Lock(), threading.Lock()
     timeout = httpx.Timeout(600.0, connect=10.0)
     started = time.perf_counter()
+    # A plain-HTTP service needs no TLS: the certificate store then stays unread.
+    verify = urlsplit(url).scheme == "https"
     # Threads that block in the kernel while sending: the body goes out with no event loop copying it around.
-    with httpx.Client(timeout=timeout, headers=headers) as client:
+    with httpx.Client(timeout=timeout, headers=headers, verify=verify) as client:
 
         def sender() -> None:
             while True:
-                try:
-                    group = pending.get_nowait()
-                except queue.Empty:
+                with taking:
+                    group = next(remaining, None)
+                if group is None:
                     return
                 body, content_type, held = multipart_body(group)
                 status, answer = _post(client, url, body, content_type) if held else (NO_ANSWER, b"")
