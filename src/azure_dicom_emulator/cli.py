@@ -132,9 +132,14 @@ def token(
     """Prints a bearer token from the running emulator's own issuer."""
     import httpx
 
+    from .runtime.tls import verifies_certificates
+
     try:
         response = httpx.post(
-            url.rstrip("/") + "/emulator/auth/token", json={"role": role.value, "expires_in": expires_in}, timeout=30
+            url.rstrip("/") + "/emulator/auth/token",
+            json={"role": role.value, "expires_in": expires_in},
+            timeout=30,
+            verify=verifies_certificates(url),
         )
     except httpx.HTTPError as exc:
         typer.echo(f"Cannot reach the emulator at {url}: {exc}", err=True)

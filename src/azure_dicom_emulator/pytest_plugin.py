@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from .runtime.tls import verifies_certificates
+
 START_TIMEOUT_SECONDS = 120.0
 RESET_MARKER = "dicom_reset"
 ACTIVE_OPERATIONS = ("notStarted", "running")
@@ -93,8 +95,7 @@ class StartedEmulator(DicomEmulator):
         import httpx
 
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        # One client for every try: a new one per try would load TLS certificates each time, taking CPU from the server.
-        with httpx.Client(timeout=2) as http:
+        with httpx.Client(timeout=2, verify=verifies_certificates(self.url)) as http:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"the DICOM emulator exited: {log_path.read_text(errors='replace')}")

@@ -7,6 +7,7 @@ import time
 
 import httpx
 
+from .runtime.tls import verifies_certificates
 from .settings import Settings
 
 READY_TIMEOUT_SECONDS = 120.0
@@ -38,11 +39,12 @@ def _seed(settings: Settings) -> None:
 
 def _wait_until_ready(root: str) -> bool:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{root}/health/check", timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
+    with httpx.Client(timeout=2, verify=verifies_certificates(root)) as http:
+        while time.monotonic() < deadline:
+            try:
+                if http.get(f"{root}/health/check").status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
     return False

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydicom.data import get_testdata_file
 
+from azure_dicom_emulator.runtime.tls import verifies_certificates
 from azure_dicom_emulator.upload.discovery import dicom_files, is_dicom
 from azure_dicom_emulator.upload.stow import Found, Summary, batches, is_loopback, multipart_body
 
@@ -86,3 +87,9 @@ def test_only_loopback_urls_count_as_local():
     assert is_loopback("http://localhost/v2")
     assert is_loopback("http://[::1]:8080/v2")
     assert not is_loopback("https://example.dicom.azurehealthcareapis.com/v2")
+
+
+def test_only_a_client_of_an_https_service_checks_certificates():
+    assert verifies_certificates("https://example.dicom.azurehealthcareapis.com/v2")
+    assert verifies_certificates("HTTPS://example.dicom.azurehealthcareapis.com/v2")
+    assert not verifies_certificates("http://127.0.0.1:8080/v2")

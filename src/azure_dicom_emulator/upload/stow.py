@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..runtime.tls import verifies_certificates
+
 ALREADY_EXISTS = 45070  # 0xB00E: the SOP instance is stored already
 FAILED_SOP_SEQUENCE = "00081198"
 REFERENCED_SOP_SEQUENCE = "00081199"
@@ -183,10 +185,8 @@ def send_all(
     taking, counting = threading.Lock(), threading.Lock()
     timeout = httpx.Timeout(600.0, connect=10.0)
     started = time.perf_counter()
-    # A plain-HTTP service needs no TLS: the certificate store then stays unread.
-    verify = urlsplit(url).scheme == "https"
     # Threads that block in the kernel while sending: the body goes out with no event loop copying it around.
-    with httpx.Client(timeout=timeout, headers=headers, verify=verify) as client:
+    with httpx.Client(timeout=timeout, headers=headers, verify=verifies_certificates(url)) as client:
 
         def sender() -> None:
             while True:
