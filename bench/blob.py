@@ -10,7 +10,9 @@ figures. Each round, in alternating order, it times
 
 - STOW of the CT instances (batches of 50, one client) to an emulator on SQLite whose blob store is
   Azurite, against the same files uploaded from memory by ``azure-storage-blob``'s asyncio client
-  with as many uploads in flight as one STOW batch has (``UPLOADS_AT_ONCE``);
+  with as many uploads in flight as one STOW batch has (``UPLOADS_AT_ONCE``), and against the same STOW into
+  an emulator keeping its files in its data dir; the CPU seconds of the emulator's processes, Azurite and the
+  client over each (from ``/proc``), and the ratio STOW to Blob could reach on this machine;
 - STOW of the same instances from two clients to an emulator on PostgreSQL and Azurite with
   ``--workers 1`` and ``--workers 2``;
 - one frame of a 100-frame instance (a different frame each request, one client, keep-alive), against
@@ -59,6 +61,8 @@ RESULTS_PATH = BENCH_DIR / "BLOB-RESULTS.md"
 FRAMES = 100
 FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+EMULATOR, AZURITE, CLIENT = "the emulator's processes", "Azurite", "the client"
+WARM_UP_INSTANCES, WARM_UP_TAG, WARM_UP_PAUSE_S = 10, testdata.PLACEHOLDER_TAG + 3_001, 2.0
 
 
 @contextlib.contextmanager
@@ -79,19 +83,56 @@ def emulator(azurite: Azurite, workers: int = 1, database_url: str | None = None
         container.delete_container()  # Azurite keeps blobs in memory: each round starts from an empty service
 
 
-def stow_rate(azurite: Azurite, items: list, clients: int, workers: int = 1, postgres: str | None = None) -> float:
-    """Instances per second stored by STOW into an emulator whose blob store is Azurite."""
+def stow_rate(
+    azurite: Azurite,
+    items: list,
+    clients: int,
+    workers: int = 1,
+    postgres: str | None = None,
+    cpu: dict[str, float] | None = None,
+) -> float:
+    """Instances per second stored by STOW into an emulator whose blob store is Azurite; ``cpu`` (when given)
+    gets the CPU seconds the emulator's processes, Azurite and this client spent on it."""
     database_url = create_database(postgres, "bench_blob") if postgres else None
     try:
         with emulator(azurite, workers, database_url) as (server, _):
-            return workloads.stow_throughput(server, items, clients=clients).per_second
+            pids = {EMULATOR: server.process.pid, AZURITE: azurite.process.pid}
+            return timed_stow(server, items, clients, pids, cpu)
     finally:
         if database_url:
             drop_database(postgres, database_url)
 
 
-def upload_loop_rate(azurite: Azurite, files: list[tuple[str, bytes]]) -> float:
-    """Instances per second uploaded by azure-storage-blob's asyncio client, UPLOADS_AT_ONCE at a time."""
+def embedded_stow_rate(items: list, cpu: dict[str, float]) -> float:
+    """Instances per second stored by STOW, one client, into an emulator keeping its files in its data dir;
+    ``cpu`` gets the CPU seconds its processes and this client spent: the DICOM work of a store alone."""
+    with servers.ours_on_free_port(servers.new_start_dir(WORK_DIR / "ours")) as server:
+        return timed_stow(server, items, 1, {EMULATOR: server.process.pid}, cpu)
+
+
+def timed_stow(
+    server: servers.Server, items: list, clients: int, pids: dict[str, int], cpu: dict[str, float] | None
+) -> float:
+    """Instances per second of ``workloads.stow_throughput`` once a few other instances are stored; into ``cpu``,
+    the CPU seconds of each process tree of ``pids`` and of this process (CLIENT) over the timed part."""
+    # The parsing workers start with the first upload: a few instances first, so that their start-up is not counted.
+    workloads.stow_throughput(server, testdata.instances(DATA_DIR, WARM_UP_INSTANCES, WARM_UP_TAG), clients=1)
+    time.sleep(WARM_UP_PAUSE_S)
+    before: dict[str, float] = {}
+
+    def start_counting() -> None:
+        before.update({name: servers.cpu_seconds(pid) for name, pid in pids.items()}, **{CLIENT: time.process_time()})
+
+    rate = workloads.stow_throughput(server, items, clients=clients, before_clock=start_counting).per_second
+    if cpu is not None:
+        cpu.update({name: servers.cpu_seconds(pid) - before[name] for name, pid in pids.items()})
+        cpu[CLIENT] = time.process_time() - before[CLIENT]
+    return rate
+
+
+def upload_loop_rate(azurite: Azurite, files: list[tuple[str, bytes]], cpu: dict[str, float]) -> float:
+    """Instances per second uploaded by azure-storage-blob's asyncio client, UPLOADS_AT_ONCE at a time; ``cpu``
+    gets the CPU seconds Azurite and this process (CLIENT) spent on it."""
     plain = new_container(azurite, f"plain-{uuid.uuid4().hex[:12]}")
     name = plain.container_name
 
@@ -106,11 +147,15 @@ def upload_loop_rate(azurite: Azurite, files: list[tuple[str, bytes]]) -> float:
                 await container.upload_blob(blob_name, data, length=len(data), overwrite=True)
 
         async with container:
+            azurite_before, client_before = servers.cpu_seconds(azurite.process.pid), time.process_time()
             started = time.perf_counter()
             async with asyncio.TaskGroup() as group:
                 for blob_name, data in files:
                     group.create_task(upload(blob_name, data))
-            return len(files) / (time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            cpu[AZURITE] = servers.cpu_seconds(azurite.process.pid) - azurite_before
+            cpu[CLIENT] = time.process_time() - client_before
+            return len(files) / elapsed
 
     try:
         return asyncio.run(upload_all())
@@ -201,16 +246,20 @@ def run(args: argparse.Namespace) -> str:
     testdata.ensure_cache(DATA_DIR, args.instances)
     items = testdata.instances(DATA_DIR, args.instances, testdata.PLACEHOLDER_TAG + 3_000)
     files = [(f"{i.study_uid}/{i.series_uid}/{i.sop_uid}.dcm", i.read()) for i in items]
-    stow, plain, one_worker, two_workers, frames, floors = [], [], [], [], [], []
+    stow, plain, embedded, one_worker, two_workers, frames, floors = [], [], [], [], [], [], []
+    cpu: dict[str, list[dict[str, float]]] = {"stow": [], "plain": [], "embedded": []}
     azurite = Azurite(WORK_DIR / "azurite", service="blob").start()
     try:
         for round_number in range(args.rounds):
             forward = round_number % 2 == 0
-            for kind in ["stow", "plain"] if forward else ["plain", "stow"]:
+            for kind in ["stow", "plain", "embedded"] if forward else ["embedded", "plain", "stow"]:
+                cpu[kind].append({})
                 if kind == "stow":
-                    stow.append(stow_rate(azurite, items, clients=1))
+                    stow.append(stow_rate(azurite, items, clients=1, cpu=cpu[kind][-1]))
+                elif kind == "plain":
+                    plain.append(upload_loop_rate(azurite, files, cpu[kind][-1]))
                 else:
-                    plain.append(upload_loop_rate(azurite, files))
+                    embedded.append(embedded_stow_rate(items, cpu[kind][-1]))
             if args.postgres_url:
                 for workers in [1, 2] if forward else [2, 1]:
                     rate = stow_rate(azurite, items, clients=2, workers=workers, postgres=args.postgres_url)
@@ -223,10 +272,12 @@ def run(args: argparse.Namespace) -> str:
     finally:
         azurite.stop()
         servers.remove_start_dirs([WORK_DIR / "ours"])
-    return report(args, items, stow, plain, one_worker, two_workers, frames, floors)
+    return report(args, items, stow, plain, embedded, one_worker, two_workers, frames, floors) + cpu_report(
+        cpu, len(items)
+    )
 
 
-def report(args, items, stow, plain, one_worker, two_workers, frames, floors) -> str:
+def report(args, items, stow, plain, embedded, one_worker, two_workers, frames, floors) -> str:
     size = sum(item.size for item in items) / len(items) / 1e6
     rows = [
         "| measure | median (fastest-slowest round) |",
@@ -234,6 +285,7 @@ def report(args, items, stow, plain, one_worker, two_workers, frames, floors) ->
         f"| STOW to the Blob adapter, instances/s | {median_and_spread(stow)} |",
         f"| azure-storage-blob upload loop, {UPLOADS_AT_ONCE} in flight, instances/s | {median_and_spread(plain)} |",
         f"| STOW / upload loop | {statistics.median(stow) / statistics.median(plain):.2f} |",
+        f"| STOW, files in the data dir (no Blob), instances/s | {median_and_spread(embedded)} |",
     ]
     if one_worker:
         rows += [
@@ -255,6 +307,40 @@ def report(args, items, stow, plain, one_worker, two_workers, frames, floors) ->
         "machine's cores with Azurite.",
         "",
         *rows,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def cpu_report(cpu: dict[str, list[dict[str, float]]], instances: int) -> str:
+    """CPU seconds per 1,000 instances by process, and the ratio they allow STOW to Blob on this machine."""
+
+    def per_thousand(kind: str, name: str) -> float:
+        return statistics.median(sample[name] for sample in cpu[kind]) * 1000 / instances
+
+    def total(kind: str) -> float:
+        return sum(per_thousand(kind, name) for name in cpu[kind][0])
+
+    rows = [
+        "| measurement | " + " | ".join((EMULATOR, AZURITE, CLIENT)) + " | all |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    labels = {"stow": "STOW to the Blob adapter", "plain": "upload loop", "embedded": "STOW, files in the data dir"}
+    for kind, label in labels.items():
+        cells = [
+            f"{per_thousand(kind, name):.2f}" if name in cpu[kind][0] else "" for name in (EMULATOR, AZURITE, CLIENT)
+        ]
+        rows.append(f"| {label} | " + " | ".join(cells) + f" | {total(kind):.2f} |")
+    bound = total("plain") / (total("plain") + total("embedded"))
+    lines = [
+        "",
+        "CPU seconds per 1,000 instances (medians of the rounds), read from `/proc` over each timed part:",
+        "",
+        *rows,
+        "",
+        "A STOW to Blob does a store's DICOM work (receiving, spooling, parsing, validating, indexing: the STOW into",
+        "the data dir) and uploads the same blobs as the loop. Were the Blob adapter to cost no more than the loop",
+        f"itself, and the cores kept as busy as during the loop, STOW / upload loop would reach {bound:.2f}.",
         "",
     ]
     return "\n".join(lines)

@@ -60,20 +60,6 @@ def emulator(name: str, events: list[dict]) -> Iterator[servers.Server]:
         yield server
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of ``pid`` and its descendants so far, from /proc.
-
-    Each live process counts its own time (utime, stime) and that of its children that ended and
-    were waited for (cutime, cstime), so a process that ran and ended between two samples counts too.
-    """
-    total = 0
-    for member in servers.process_tree(pid):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            total += sum(int(field) for field in fields[11:15])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def latencies(events: list[dict], arrivals: list[float]) -> list[float]:
     """Milliseconds from each event's commit to its arrival."""
     return [
@@ -153,9 +139,9 @@ def run(args: argparse.Namespace) -> str:
                 items = testdata.instances(DATA_DIR, args.instances, next(tags))
                 if kind == "plain":
                     with emulator("plain", []) as server:
-                        before = cpu_seconds(server.process.pid)
+                        before = servers.cpu_seconds(server.process.pid)
                         rate = workloads.stow_throughput(server, items, clients=1).per_second
-                        cpu[PLAIN].append(cpu_seconds(server.process.pid) - before)
+                        cpu[PLAIN].append(servers.cpu_seconds(server.process.pid) - before)
                     plain_rates.append(rate)
                     print(f"round {round_number + 1}: no sinks: {rate:.1f} instances/s", flush=True)
                     continue
@@ -187,13 +173,13 @@ def run(args: argparse.Namespace) -> str:
                             "Azurite": [azurite.process.pid],
                             "webhook receiver and queue reader": [listener.pid for listener in listeners],
                         }
-                        before = {name: sum(map(cpu_seconds, group)) for name, group in pids.items()}
+                        before = {name: sum(map(servers.cpu_seconds, group)) for name, group in pids.items()}
                         rate = workloads.stow_throughput(server, items, clients=1).per_second
                         outcome = [
                             results.get(timeout=DELIVERY_TIMEOUT_S + 60) for results in (webhook_results, queue_results)
                         ]
                         for name, group in pids.items():
-                            cpu[name].append(sum(map(cpu_seconds, group)) - before[name])
+                            cpu[name].append(sum(map(servers.cpu_seconds, group)) - before[name])
                 finally:
                     for listener in listeners:
                         listener.join(30)

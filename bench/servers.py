@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -225,6 +226,20 @@ def process_tree(pid: int) -> list[int]:
         tree.append(current)
         pending.extend(children.get(current, []))
     return tree
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of ``pid`` and its descendants so far, from /proc.
+
+    Each live process counts its own time (utime, stime) and that of its children that ended and
+    were waited for (cutime, cstime), so a process that ran and ended between two samples counts too.
+    """
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(field) for field in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_by_process(pid: int) -> dict[int, int]:
