@@ -10,7 +10,8 @@ figures. Each round, in alternating order, it times
 
 - STOW of the CT instances (batches of 50, one client) to an emulator on SQLite whose blob store is
   Azurite, against the same files uploaded from memory by ``azure-storage-blob``'s asyncio client
-  with as many uploads in flight as one STOW batch has (``UPLOADS_AT_ONCE``), and against the same STOW into
+  with as many uploads in flight as one STOW batch has (``UPLOADS_AT_ONCE``), each in one Put Blob and,
+  in the spool-or-stage comparison, each as a staged block and a Put Block List; and against the same STOW into
   an emulator keeping its files in its data dir; the CPU seconds of the emulator's processes, Azurite and the
   client over each (from ``/proc``), and the ratio STOW to Blob could reach on this machine;
 - STOW of the same instances from two clients to an emulator on PostgreSQL and Azurite with
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from azure.storage.blob import BlobBlock
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
@@ -130,9 +132,12 @@ def timed_stow(
     return rate
 
 
-def upload_loop_rate(azurite: Azurite, files: list[tuple[str, bytes]], cpu: dict[str, float]) -> float:
-    """Instances per second uploaded by azure-storage-blob's asyncio client, UPLOADS_AT_ONCE at a time; ``cpu``
-    gets the CPU seconds Azurite and this process (CLIENT) spent on it."""
+def upload_loop_rate(
+    azurite: Azurite, files: list[tuple[str, bytes]], cpu: dict[str, float], in_blocks: bool = False
+) -> float:
+    """Instances per second uploaded by azure-storage-blob's asyncio client, UPLOADS_AT_ONCE at a time, each in
+    one Put Blob, or ``in_blocks`` as a staged block and a Put Block List (how a store could upload while the
+    body arrives); ``cpu`` gets the CPU seconds Azurite and this process (CLIENT) spent on it."""
     plain = new_container(azurite, f"plain-{uuid.uuid4().hex[:12]}")
     name = plain.container_name
 
@@ -144,7 +149,12 @@ def upload_loop_rate(azurite: Azurite, files: list[tuple[str, bytes]], cpu: dict
 
         async def upload(blob_name: str, data: bytes) -> None:
             async with in_flight:
-                await container.upload_blob(blob_name, data, length=len(data), overwrite=True)
+                if not in_blocks:
+                    await container.upload_blob(blob_name, data, length=len(data), overwrite=True)
+                    return
+                blob, block_id = container.get_blob_client(blob_name), uuid.uuid4().hex
+                await blob.stage_block(block_id, data, length=len(data))
+                await blob.commit_block_list([BlobBlock(block_id)])
 
         async with container:
             azurite_before, client_before = servers.cpu_seconds(azurite.process.pid), time.process_time()
@@ -246,18 +256,20 @@ def run(args: argparse.Namespace) -> str:
     testdata.ensure_cache(DATA_DIR, args.instances)
     items = testdata.instances(DATA_DIR, args.instances, testdata.PLACEHOLDER_TAG + 3_000)
     files = [(f"{i.study_uid}/{i.series_uid}/{i.sop_uid}.dcm", i.read()) for i in items]
-    stow, plain, embedded, one_worker, two_workers, frames, floors = [], [], [], [], [], [], []
-    cpu: dict[str, list[dict[str, float]]] = {"stow": [], "plain": [], "embedded": []}
+    stow, plain, blocks, embedded, one_worker, two_workers, frames, floors = [], [], [], [], [], [], [], []
+    cpu: dict[str, list[dict[str, float]]] = {"stow": [], "plain": [], "blocks": [], "embedded": []}
     azurite = Azurite(WORK_DIR / "azurite", service="blob").start()
     try:
         for round_number in range(args.rounds):
             forward = round_number % 2 == 0
-            for kind in ["stow", "plain", "embedded"] if forward else ["embedded", "plain", "stow"]:
+            kinds = ["stow", "plain", "blocks", "embedded"]
+            for kind in kinds if forward else kinds[::-1]:
                 cpu[kind].append({})
                 if kind == "stow":
                     stow.append(stow_rate(azurite, items, clients=1, cpu=cpu[kind][-1]))
-                elif kind == "plain":
-                    plain.append(upload_loop_rate(azurite, files, cpu[kind][-1]))
+                elif kind in ("plain", "blocks"):
+                    rates = plain if kind == "plain" else blocks
+                    rates.append(upload_loop_rate(azurite, files, cpu[kind][-1], in_blocks=kind == "blocks"))
                 else:
                     embedded.append(embedded_stow_rate(items, cpu[kind][-1]))
             if args.postgres_url:
@@ -272,12 +284,12 @@ def run(args: argparse.Namespace) -> str:
     finally:
         azurite.stop()
         servers.remove_start_dirs([WORK_DIR / "ours"])
-    return report(args, items, stow, plain, embedded, one_worker, two_workers, frames, floors) + cpu_report(
+    return report(args, items, stow, plain, blocks, embedded, one_worker, two_workers, frames, floors) + cpu_report(
         cpu, len(items)
     )
 
 
-def report(args, items, stow, plain, embedded, one_worker, two_workers, frames, floors) -> str:
+def report(args, items, stow, plain, blocks, embedded, one_worker, two_workers, frames, floors) -> str:
     size = sum(item.size for item in items) / len(items) / 1e6
     rows = [
         "| measure | median (fastest-slowest round) |",
@@ -285,6 +297,7 @@ def report(args, items, stow, plain, embedded, one_worker, two_workers, frames, 
         f"| STOW to the Blob adapter, instances/s | {median_and_spread(stow)} |",
         f"| azure-storage-blob upload loop, {UPLOADS_AT_ONCE} in flight, instances/s | {median_and_spread(plain)} |",
         f"| STOW / upload loop | {statistics.median(stow) / statistics.median(plain):.2f} |",
+        f"| the same loop, each blob a staged block and a Put Block List, instances/s | {median_and_spread(blocks)} |",
         f"| STOW, files in the data dir (no Blob), instances/s | {median_and_spread(embedded)} |",
     ]
     if one_worker:
@@ -325,7 +338,12 @@ def cpu_report(cpu: dict[str, list[dict[str, float]]], instances: int) -> str:
         "| measurement | " + " | ".join((EMULATOR, AZURITE, CLIENT)) + " | all |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    labels = {"stow": "STOW to the Blob adapter", "plain": "upload loop", "embedded": "STOW, files in the data dir"}
+    labels = {
+        "stow": "STOW to the Blob adapter",
+        "plain": "upload loop",
+        "blocks": "upload loop, staged blocks",
+        "embedded": "STOW, files in the data dir",
+    }
     for kind, label in labels.items():
         cells = [
             f"{per_thousand(kind, name):.2f}" if name in cpu[kind][0] else "" for name in (EMULATOR, AZURITE, CLIENT)
