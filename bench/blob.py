@@ -123,7 +123,8 @@ def timed_stow(
     before: dict[str, float] = {}
 
     def start_counting() -> None:
-        before.update({name: servers.cpu_seconds(pid) for name, pid in pids.items()}, **{CLIENT: time.process_time()})
+        before.update({name: servers.cpu_seconds(pid) for name, pid in pids.items()})
+        before[CLIENT] = time.process_time()
 
     rate = workloads.stow_throughput(server, items, clients=clients, before_clock=start_counting).per_second
     if cpu is not None:

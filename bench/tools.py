@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO))
 
 import multipart_body  # noqa: E402
 import report  # noqa: E402
+import servers  # noqa: E402
 import testdata  # noqa: E402
 import workloads  # noqa: E402
 from servers import Server  # noqa: E402
@@ -61,12 +62,6 @@ LIBRARY_FLOOR = (
     "pixel_library_exclusion.leave_out()\n"
     "print(time.process_time() - c)\n"
 )
-
-
-def cpu_seconds(pid: int) -> float:
-    """The user and system CPU seconds process ``pid`` has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120.0) -> float:
@@ -219,7 +214,7 @@ def main() -> None:
             stop(process)
             process, _, seconds = start(data)
             existing.append(seconds)
-            cpu.append(cpu_seconds(process.pid))
+            cpu.append(servers.cpu_seconds(process.pid))
             time.sleep(IDLE_SECONDS)
             group_rss, group_pss = group_memory_mb(process.pid)
             rss.append(group_rss)
