@@ -126,6 +126,54 @@ def test_upload_to_a_missing_path_exits_2_and_to_a_refusing_service_counts_the_h
         server.stop()
 
 
+def upload(server: Server, *arguments: str) -> subprocess.CompletedProcess:
+    command = [emulator_executable(), "upload", *arguments, "--url", f"{server.url}/v2"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_upload_waits_out_a_429_with_retry_after_and_then_stores_every_file(tmp_path, folder):
+    server = Server(tmp_path / "data").start()
+    try:
+        rule = {"method": "POST", "path": "/v2/studies", "status": 429, "retry_after": 1, "count": 2}
+        assert httpx.post(f"{server.url}/emulator/faults", json=[rule], timeout=30).status_code == 201
+        began = time.monotonic()
+        result = upload(server, str(folder / "study0"), str(folder / "study1"), "--batch", "1", "--concurrency", "1")
+
+        assert result.returncode == 0, result.stderr
+        assert "2 stored, 0 already present (45070), 0 failed" in result.stderr
+        assert time.monotonic() - began >= 2  # each 429 was waited out for its Retry-After
+        assert httpx.get(f"{server.url}/emulator/faults", timeout=30).json()[0]["fired"] == 2
+    finally:
+        server.stop()
+
+
+def test_upload_sends_its_token_and_without_one_counts_each_files_401_even_for_a_body_it_had_not_finished(tmp_path):
+    server = Server(tmp_path / "data", DICOM_EMULATOR_AUTH_ENABLED="true").start()
+    try:
+        big = make_dataset(rows=2048, columns=2048)  # 8 MB: more than the socket takes before the answer
+        big.PixelData = bytes(2048 * 2048 * 2)
+        (tmp_path / "tree").mkdir()
+        (tmp_path / "tree" / "big.dcm").write_bytes(to_bytes(big))
+        (tmp_path / "tree" / "small.dcm").write_bytes(to_bytes(make_dataset()))
+        token = subprocess.run(
+            [emulator_executable(), "token", "--role", "owner", "--url", server.url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.strip()
+
+        refused = upload(server, str(tmp_path / "tree"), "--batch", "1")
+        stored = upload(server, str(tmp_path / "tree"), "--token", token)
+
+        assert refused.returncode == 1
+        assert "0 stored, 0 already present (45070), 2 failed" in refused.stderr
+        assert "2 with reason HTTP 401" in refused.stderr
+        assert stored.returncode == 0, stored.stderr
+        assert "2 stored, 0 already present (45070), 0 failed" in stored.stderr
+    finally:
+        server.stop()
+
+
 def test_serve_with_seed_stores_the_folder_once_ready(tmp_path, folder):
     server = Server(tmp_path / "data", DICOM_EMULATOR_SEED=str(folder)).start()
     try:

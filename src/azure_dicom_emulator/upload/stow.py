@@ -11,12 +11,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
-
-from ..runtime.tls import verifies_certificates
+from .connection import open_connection, post
 
 ALREADY_EXISTS = 45070  # 0xB00E: the SOP instance is stored already
 FAILED_SOP_SEQUENCE = "00081198"
@@ -28,7 +27,6 @@ MAX_ATTEMPTS = 4
 MAX_BATCH_BYTES = 256 * 1024**2
 NO_ANSWER = 0
 UNREADABLE = "unreadable"
-SEND_PIECE = 256 * 1024
 
 
 @dataclass
@@ -183,19 +181,21 @@ def send_all(
     summary = Summary()
     remaining = iter(groups)
     taking, counting = threading.Lock(), threading.Lock()
-    timeout = httpx.Timeout(600.0, connect=10.0)
+    path = urlsplit(url).path
     started = time.perf_counter()
-    # Threads that block in the kernel while sending: the body goes out with no event loop copying it around.
-    with httpx.Client(timeout=timeout, headers=headers, verify=verifies_certificates(url)) as client:
 
-        def sender() -> None:
+    def sender() -> None:
+        # One connection per thread, which blocks in the kernel while its body goes out.
+        connection = open_connection(url)
+        try:
             while True:
                 with taking:
                     group = next(remaining, None)
                 if group is None:
                     return
                 body, content_type, held = multipart_body(group)
-                status, answer = _post(client, url, body, content_type) if held else (NO_ANSWER, b"")
+                batch_headers = {**headers, "Content-Type": content_type, "Accept": "application/dicom+json"}
+                status, answer = _post(connection, path, body, batch_headers) if held else (NO_ANSWER, b"")
                 length = len(body) if held else 0
                 with counting:
                     if held < len(group):
@@ -204,40 +204,33 @@ def send_all(
                         summary.add_response(status, answer, held)
                     summary.bytes_sent += length
                     on_batch(len(group), length)
+        finally:
+            connection.close()
 
-        with ThreadPoolExecutor(max(1, concurrency)) as senders:
-            for running in [senders.submit(sender) for _ in range(max(1, concurrency))]:
-                running.result()
+    with ThreadPoolExecutor(max(1, concurrency)) as senders:
+        for running in [senders.submit(sender) for _ in range(max(1, concurrency))]:
+            running.result()
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _post(client: httpx.Client, url: str, body: bytearray, content_type: str) -> tuple[int, bytes]:
+def _post(connection: HTTPConnection, path: str, body: bytearray, headers: dict[str, str]) -> tuple[int, bytes]:
     """Posts one batch, again after ``Retry-After`` when throttled or unavailable; its status (0: none) and body."""
-    headers = {"Content-Type": content_type, "Accept": "application/dicom+json", "Content-Length": str(len(body))}
     attempt = 1
     while True:
         try:
-            response = client.post(url, content=_pieces(body), headers=headers)
-        except httpx.HTTPError as exc:
+            status, answer, retry_after = post(connection, path, body, headers)
+        except (OSError, HTTPException) as exc:
             if attempt == MAX_ATTEMPTS:
                 return NO_ANSWER, str(exc).encode()
             pause = float(attempt)
         else:
-            if response.status_code not in RETRIED_STATUSES or attempt == MAX_ATTEMPTS:
-                return response.status_code, response.content
-            pause = _retry_after(response, attempt)
+            if status not in RETRIED_STATUSES or attempt == MAX_ATTEMPTS:
+                return status, answer
+            pause = _retry_after(retry_after, attempt)
         time.sleep(pause)
         attempt += 1
 
 
-def _pieces(body: bytearray) -> Iterator[memoryview]:
-    """``body`` in SEND_PIECE slices: the HTTP library copies what is left of a piece after each partial send."""
-    view = memoryview(body)
-    for start in range(0, len(view), SEND_PIECE):
-        yield view[start : start + SEND_PIECE]
-
-
-def _retry_after(response: httpx.Response, attempt: int) -> float:
-    value = response.headers.get("retry-after", "")
+def _retry_after(value: str, attempt: int) -> float:
     return min(float(value), 60.0) if value.isdigit() else float(attempt)
