@@ -5,7 +5,12 @@ Run from the repository root once the project is installed in `.venv`, on a quie
 Every server starts on a free loopback port and its own data folder. The measures, taking turns:
 
 - ``serve`` ready: from starting ``azure-dicom-emulator serve`` to its first ``/health/check`` 200, on a new
-  data folder (the migrations run) and again on the folder of an earlier start;
+  data folder (the migrations run), again on the folder of an earlier start, and on a folder holding
+  instances (whose start-up also readies the pixel workers and the request handlers);
+- with ``--baseline-src``, ``serve`` ready on a new folder by another revision's source tree, in the same rounds
+  (taking turns with this tree's), and the rounds' ratios;
+- the first search: from the same start on a new folder to the answer of a ``GET /v2/studies`` sent as soon
+  as the health check answered (the request handlers load right after it);
 - the pytest plugin's ``dicom_emulator`` start: the same, through the fixture's own start;
 - idle memory: two seconds after ready, the resident memory (RSS) of the server's process group, and its
   proportional share (PSS, each page shared by several processes counted once);
@@ -80,19 +85,29 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120.0) -> f
     raise RuntimeError("the server did not become ready")
 
 
-def start(data_dir: Path) -> tuple[subprocess.Popen, str, float]:
-    """Starts ``serve`` on ``data_dir``; the process, its URL and the seconds until it was ready."""
+def start(data_dir: Path, source: Path | None = None) -> tuple[subprocess.Popen, str, float]:
+    """Starts ``serve`` on ``data_dir`` (with the package of the source tree ``source`` when given); the process,
+    its URL and the seconds until it was ready."""
     port = free_port()
+    environment = {**os.environ, "PYTHONPATH": str(source)} if source else None
     began = time.perf_counter()
     process = subprocess.Popen(
         [str(EXECUTABLE), "serve", "--port", str(port), "--data-dir", str(data_dir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        env=environment,
     )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, process)
     return process, url, time.perf_counter() - began
+
+
+def ready_seconds(data_dir: Path, source: Path) -> float:
+    """Seconds ``serve`` of the source tree ``source`` takes to be ready on ``data_dir``."""
+    process, _, seconds = start(data_dir, source)
+    stop(process)
+    return seconds
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -167,14 +182,14 @@ def reset_items(cache: Path, files: int, count: int) -> list[testdata.Instance]:
     return items
 
 
-def first_rendered_ms(root: Path, number: int) -> tuple[float, float]:
+def first_rendered_ms(root: Path, number: int) -> tuple[float, float, float]:
     """Milliseconds of the first rendered JPEG on a new server right after its first store, and on the same
-    data folder started again, right after it reports ready."""
+    data folder started again, right after it reports ready; and the seconds that second start took."""
     item = testdata.instances(BENCH / "work" / "data", 1, tag=testdata.PLACEHOLDER_TAG + 20 + number)[0]
     path = f"/v2/studies/{item.study_uid}/series/{item.series_uid}/instances/{item.sop_uid}/rendered"
     timings = []
     for start_number in range(2):
-        process, url, _ = start(root / f"rendered-{number}")
+        process, url, ready = start(root / f"rendered-{number}")
         try:
             with httpx.Client(base_url=url, timeout=60) as http:
                 if start_number == 0:
@@ -185,7 +200,7 @@ def first_rendered_ms(root: Path, number: int) -> tuple[float, float]:
                 timings.append((time.perf_counter() - began) * 1000)
         finally:
             stop(process)
-    return timings[0], timings[1]
+    return timings[0], timings[1], ready
 
 
 def spread(values: list[float], digits: int = 2) -> str:
@@ -199,18 +214,34 @@ def main() -> None:
     parser.add_argument("--upload-rounds", type=int, default=3)
     parser.add_argument("--upload-files", type=int, default=1000)
     parser.add_argument("--reset-instances", type=int, default=10_000)
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="the src folder of another revision (a git worktree, say): each round also starts its serve on a new"
+        " folder, taking turns with this one's",
+    )
     args = parser.parse_args()
     cache = BENCH / "work" / "data"
     testdata.ensure_cache(cache, args.upload_files)
-    fresh, existing, fixture, rss, pss, cpu, floor = [], [], [], [], [], [], []
+    fresh, existing, holding, first_search, fixture, rss, pss, cpu, floor = [], [], [], [], [], [], [], [], []
+    baseline, baseline_ratios = [], []
     upload_s, upload_sent_s, client_s, rendered_new, rendered_restarted = [], [], [], [], []
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-tools-") as folder:
         root = Path(folder)
         for number in range(args.rounds):
             data = root / f"serve-{number}"
-            process, _, seconds = start(data)
+            if args.baseline_src and number % 2 == 1:
+                baseline.append(ready_seconds(root / f"baseline-{number}", args.baseline_src))
+            process, url, seconds = start(data)
             fresh.append(seconds)
+            if args.baseline_src and number % 2 == 0:
+                baseline.append(ready_seconds(root / f"baseline-{number}", args.baseline_src))
+            if args.baseline_src:
+                baseline_ratios.append(seconds / baseline[-1])
+            began = time.perf_counter()
+            httpx.get(url + "/v2/studies", timeout=60).raise_for_status()
+            first_search.append(seconds + time.perf_counter() - began)
             stop(process)
             process, _, seconds = start(data)
             existing.append(seconds)
@@ -227,9 +258,10 @@ def main() -> None:
             fixture.append(time.perf_counter() - began)
             started.stop()
             floor.append(library_floor())
-            after_store, after_start = first_rendered_ms(root, number)
+            after_store, after_start, ready = first_rendered_ms(root, number)
             rendered_new.append(after_store)
             rendered_restarted.append(after_start)
+            holding.append(ready)
         upload_dir = root / "upload"
         upload_dir.mkdir()
         items = testdata.instances(cache, args.upload_files, tag=testdata.PLACEHOLDER_TAG + 1)
@@ -274,6 +306,8 @@ def main() -> None:
         "| --- | ---: | --- |",
         f"| `serve` ready (health 200) on a new data folder, s | {spread(fresh)} | < 0.5 |",
         f"| `serve` ready on the folder of an earlier start, s | {spread(existing)} | < 0.5 |",
+        f"| `serve` ready on a folder holding an instance, s | {spread(holding)} | |",
+        f"| the first search's answer, from the start on a new folder, s | {spread(first_search)} | |",
         f"| CPU the server used until ready (earlier folder), s | {spread(cpu)} | |",
         f"| CPU of importing the libraries it stands on, fresh interpreter, s | {spread(floor)} | |",
         f"| the plugin's `dicom_emulator` start, s | {spread(fixture)} | < 1 |",
@@ -293,6 +327,13 @@ def main() -> None:
         f" ({min(round_sent_ratios):.2f}-{max(round_sent_ratios):.2f}) | >= 0.9x |",
         f"| `DELETE /emulator/data` of {args.reset_instances} instances, s | {reset_seconds:.2f} | < 2 |",
     ]
+    if baseline:
+        lines.insert(
+            lines.index("| Measure | Figure | Target |") + 3,
+            f"| the same, by the source tree given as `--baseline-src`, taking turns, s | {spread(baseline)}"
+            f" (ratio {statistics.median(baseline_ratios):.2f}, rounds {min(baseline_ratios):.2f}-"
+            f"{max(baseline_ratios):.2f}) | |",
+        )
     report.write_section(RESULTS, "tools", lines)
     print("\n".join(lines))
 

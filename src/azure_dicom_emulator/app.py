@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -23,7 +24,9 @@ from .features.emulator_tools import FaultBook, RequestLog, ResetWatcher
 from .features.operations import OperationRunner
 from .features.store.sweep import sweep_orphans
 from .runtime.background import forever
+from .runtime.deferred_import import preload
 from .runtime.garbage_collector import settle_garbage_collector
+from .runtime.pixel_library_exclusion import import_pydicom
 from .settings import Settings
 from .storage.blob_store import BlobStoreUnavailable
 from .wiring import build_services, register_operations
@@ -71,7 +74,8 @@ async def blob_store_failed(request, exc: Exception):
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    """The emulator as an ASGI app; start-up applies migrations and sweeps orphan files."""
+    """The emulator as an ASGI app; start-up applies migrations and sweeps orphan files, then the request
+    handlers load in a thread (``runtime.deferred_import``) while the app serves."""
     settings = settings or Settings()
     register_operations()
     fault_book = FaultBook()
@@ -81,7 +85,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = build_services(settings)
         await services.db.migrate()
-        pixel_workers = asyncio.ensure_future(services.start_pixel_workers_for_stored_instances())
+        # With instances stored, what a viewer asks for first is ready before the server reports ready: the
+        # pixel workers and the request handlers. An empty server has nothing to render or find yet: it loads
+        # its handlers right after it reports ready, and starts its pixel workers with its first pixel job.
+        loop = asyncio.get_running_loop()
+
+        def load_handlers() -> Future:
+            return preload(first=import_pydicom, then=lambda: loop.call_soon_threadsafe(settle_garbage_collector))
+
+        stored = await services.holds_instances()
+        if stored:  # both start now, and load while the rest of the start-up runs
+            pixel_workers, handlers = asyncio.ensure_future(services.start_pixel_workers()), load_handlers()
         await services.blobs.prepare()
         await sweep_orphans(services)
         await services.events.start(services.db)
@@ -94,8 +108,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         runner = OperationRunner(services)
         runner.start()
         app.state.operation_runner = runner
-        await pixel_workers
-        settle_garbage_collector()
+        if stored:
+            await pixel_workers
+            await asyncio.wrap_future(handlers)
+        else:
+            load_handlers()
         try:
             yield
         finally:

@@ -23,7 +23,7 @@ def create_app_from_environment() -> Starlette:
     """The app configured from ``DICOM_EMULATOR_*`` variables (uvicorn's factory in each server process).
 
     When CPU worker processes do the decoding, this process leaves out the libraries it would never
-    use (``runtime.pixel_library_exclusion``); so the app, and with it pydicom, is imported only after that.
+    use (``runtime.pixel_library_exclusion``) before anything can import pydicom.
     """
     import logging
 

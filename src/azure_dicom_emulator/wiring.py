@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from concurrent.futures import Executor, ThreadPoolExecutor
 
-from .features import export, extended_query_tags, operations, update
+from .features import operations
 from .features.events.dispatcher import Dispatcher
 from .features.retrieve import pixel_worker
 from .features.services import Services
 from .features.store import worker as store_worker
+from .runtime.deferred_import import deferred
 from .runtime.process_pool import ProcessPool
 from .settings import Settings
 from .storage.blob_store import BlobStore
@@ -65,7 +66,7 @@ def build_blob_store(settings: Settings, io_pool: Executor | None = None) -> Blo
 
 
 def register_operations() -> None:
-    """Tells the operations runner how to run each type of operation."""
-    operations.register(operations.REINDEX, extended_query_tags.run_reindex_batch)
-    operations.register(operations.EXPORT, export.run_export_batch)
-    operations.register(operations.UPDATE, update.run_update_batch)
+    """Tells the operations runner how to run each type of operation (each feature imported after start-up)."""
+    operations.register(operations.REINDEX, deferred(f"{__package__}.features.extended_query_tags:run_reindex_batch"))
+    operations.register(operations.EXPORT, deferred(f"{__package__}.features.export:run_export_batch"))
+    operations.register(operations.UPDATE, deferred(f"{__package__}.features.update:run_update_batch"))

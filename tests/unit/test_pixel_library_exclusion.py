@@ -19,7 +19,7 @@ def test_left_out_modules_are_not_imported_with_pydicom_and_cannot_be_imported()
         from azure_dicom_emulator.runtime import pixel_library_exclusion
 
         pixel_library_exclusion.leave_out()
-        import pydicom
+        pixel_library_exclusion.import_pydicom()
         from azure_dicom_emulator.features.retrieve import pixel_jobs  # the store path still loads
         from azure_dicom_emulator.features.store import examination, service
 
@@ -35,6 +35,21 @@ def test_left_out_modules_are_not_imported_with_pydicom_and_cannot_be_imported()
     assert result.returncode == 0, result.stderr
 
 
+def test_leaving_out_imports_nothing_and_pydicom_imported_later_still_comes_without_the_pixel_libraries():
+    result = run_python(
+        """
+        import sys
+        from azure_dicom_emulator.runtime import pixel_library_exclusion
+
+        pixel_library_exclusion.leave_out()
+        assert "pydicom" not in sys.modules
+        import pydicom.dataset
+        assert not {"numpy", "PIL", "pylibjpeg"} & set(sys.modules)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_requests_is_left_out_of_pydicom_only_so_the_azure_storage_clients_still_load():
     result = run_python(
         """
@@ -42,6 +57,7 @@ def test_requests_is_left_out_of_pydicom_only_so_the_azure_storage_clients_still
         from azure_dicom_emulator.runtime import pixel_library_exclusion
 
         pixel_library_exclusion.leave_out()
+        pixel_library_exclusion.import_pydicom()
         assert "pydicom" in sys.modules and "requests" not in sys.modules
         import pydicom.data
         assert "requests" not in sys.modules

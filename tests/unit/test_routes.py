@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+
 import pytest
 from starlette.routing import Route
 
@@ -40,3 +43,12 @@ def test_a_route_without_a_declared_data_action_stops_the_start_up(monkeypatch, 
     monkeypatch.setattr(route_table, table, [*getattr(route_table, table), entry])
     with pytest.raises(ValueError, match=f"the route '{entry[0]}' declares no data action"):
         route_table.routes()
+
+
+def test_every_endpoint_the_table_names_for_later_import_is_an_async_function_of_the_api():
+    named = [route.endpoint.target for route in route_table.routes() if hasattr(route.endpoint, "target")]
+    assert len(named) > len(route_table.PARTITIONED)
+    for target in named:
+        module_name, _, name = target.partition(":")
+        assert module_name.startswith("azure_dicom_emulator.api."), target
+        assert inspect.iscoroutinefunction(getattr(importlib.import_module(module_name), name)), target

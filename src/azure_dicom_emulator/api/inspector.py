@@ -1,4 +1,5 @@
-"""The web inspector at ``/emulator/``: studies, their series and instances, changes, events, operations, tools."""
+"""The web inspector at ``/emulator/``: studies, their series and instances, changes, events, operations, tools
+(its routes are in ``api.routes``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import json
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from ..features.emulator_tools import overview
 from ..features.events import views as events
@@ -227,18 +227,3 @@ async def requests_page(request: Request) -> Response:
 async def _search(request: Request, scope: Scope, resource: Resource, options, study: str | None = None) -> list:
     result = await search(services_of(request), scope, resource, options, study)
     return json.loads(result.body) if result.count else []
-
-
-def routes() -> list[BaseRoute]:
-    """The inspector's pages."""
-    return [
-        Route("/emulator/", studies, methods=["GET"]),
-        Route("/emulator/pages/studies/{study}", study, methods=["GET"]),
-        Route("/emulator/thumbnails/{study}/{series}/{instance}", thumbnail, methods=["GET"]),
-        Route("/emulator/pages/changefeed", change_feed, methods=["GET"]),
-        Route("/emulator/pages/events", events_page, methods=["GET"]),
-        Route("/emulator/pages/operations", operations_page, methods=["GET"]),
-        Route("/emulator/pages/workitems", workitems_page, methods=["GET"]),
-        Route("/emulator/pages/faults", faults_page, methods=["GET"]),
-        Route("/emulator/pages/requests", requests_page, methods=["GET"]),
-    ]

@@ -13,18 +13,10 @@ from dataclasses import dataclass
 
 from .attribute_ids import is_private, path_of
 from .matching import date_key, date_time_key, person_name_key, person_name_words, text_key, time_key, words_column
+from .value_kinds import KINDS
 from .value_rules import minimal_value_problem
 
-__all__ = ["KINDS", "NameValue", "TagSpec", "tag_value"]
-
-KINDS = {
-    **dict.fromkeys(("AE", "AS", "CS", "LO", "SH", "UI"), "string"),
-    "PN": "person_name",
-    **dict.fromkeys(("DA", "DT", "TM"), "datetime"),
-    **dict.fromkeys(("IS", "SL", "SS", "UL", "US"), "long"),
-    **dict.fromkeys(("FL", "FD"), "double"),
-}
-"""Each VR an extended query tag may have, and the kind of index its values go to."""
+__all__ = ["NameValue", "TagSpec", "tag_value"]
 
 _LONG_RANGE = (-(2**63), 2**63 - 1)
 _PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")

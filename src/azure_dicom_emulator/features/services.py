@@ -33,15 +33,14 @@ class Services:
     operations_wake: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when this process creates an operation, so its runner starts it without waiting for a poll."""
 
-    async def start_pixel_workers_for_stored_instances(self) -> None:
-        """Starts the pixel workers now when the index holds instances to render, so that the first rendered
-        image after start-up does not wait for them; an empty server starts them with its first pixel job,
-        so that a server that only stores and serves stored bytes never holds them."""
-        if not isinstance(self.pixel_pool, ProcessPool):
-            return
+    async def holds_instances(self) -> bool:
+        """Whether the index holds any instance."""
         async with self.db.read() as conn:
-            holds_instances = await index.holds_instances(conn)
-        if holds_instances:
+            return await index.holds_instances(conn)
+
+    async def start_pixel_workers(self) -> None:
+        """Starts the pixel workers now (when they are processes) rather than with the first pixel job."""
+        if isinstance(self.pixel_pool, ProcessPool):
             await self.pixel_pool.start()
 
     async def close(self) -> None:

@@ -5,13 +5,14 @@ Importing pydicom imports numpy, Pillow, the pylibjpeg codecs (for its pixel bac
 metadata, searching and sending stored bytes need none of them. A process that leaves them out
 before pydicom is imported gets pydicom without pixel backends, so it must not decode, transcode
 or render; that work runs in processes that keep them (``wiring.build_services``). requests is left
-out only while pydicom is imported: the server never downloads pydicom's samples, but the Azure
-Storage clients of an export need it.
+out only while ``import_pydicom`` imports pydicom: the server never downloads pydicom's samples, but
+the Azure Storage clients of an export need it.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from importlib.abc import MetaPathFinder
 from importlib.machinery import ModuleSpec
 
@@ -20,32 +21,48 @@ LEFT_OUT_OF_PYDICOM = frozenset({"requests"})
 
 
 class _LeaveOut(MetaPathFinder):
-    """Finds the modules of ``names`` as missing, as if they were not installed."""
+    """Finds the modules of LEFT_OUT as missing, as if they were not installed, and those of
+    LEFT_OUT_OF_PYDICOM too in a thread that is importing pydicom."""
 
     def __init__(self) -> None:
-        self.names = LEFT_OUT | LEFT_OUT_OF_PYDICOM
+        self.importing_pydicom = threading.local()
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpec | None:
-        if name.partition(".")[0] in self.names:
+        top = name.partition(".")[0]
+        if top in LEFT_OUT or (top in LEFT_OUT_OF_PYDICOM and getattr(self.importing_pydicom, "now", False)):
             raise ModuleNotFoundError(f"No module named {name!r} (left out of this process)", name=name)
         return None
 
 
 def leave_out() -> None:
-    """Makes the modules of LEFT_OUT unimportable in this process from now on, and imports pydicom
-    without them and without LEFT_OUT_OF_PYDICOM.
+    """Makes the modules of LEFT_OUT unimportable in this process from now on: pydicom, imported after this,
+    comes without them (``import_pydicom`` leaves out LEFT_OUT_OF_PYDICOM as well).
 
     Raises RuntimeError if pydicom or one of those modules was imported already, since pydicom
     decides at import which of them it has.
     """
-    if any(isinstance(finder, _LeaveOut) for finder in sys.meta_path):
+    if _finder() is not None:
         return
     names = LEFT_OUT | LEFT_OUT_OF_PYDICOM
     loaded = sorted(name for name in ("pydicom", *names) if name in sys.modules)
     if loaded:
         raise RuntimeError(f"too late to leave out {', '.join(sorted(names))}: {', '.join(loaded)} imported")
-    finder = _LeaveOut()
-    sys.meta_path.insert(0, finder)
-    import pydicom  # noqa: F401  (it decides now, without them, which libraries it has)
+    sys.meta_path.insert(0, _LeaveOut())
 
-    finder.names = LEFT_OUT
+
+def import_pydicom() -> None:
+    """Imports pydicom, unless it is imported already; without LEFT_OUT_OF_PYDICOM where modules are left out."""
+    finder = _finder()
+    if "pydicom" in sys.modules or finder is None:
+        import pydicom  # noqa: F401
+
+        return
+    finder.importing_pydicom.now = True
+    try:
+        import pydicom  # noqa: F401, F811  (it decides now, without them, which libraries it has)
+    finally:
+        finder.importing_pydicom.now = False
+
+
+def _finder() -> _LeaveOut | None:
+    return next((finder for finder in sys.meta_path if isinstance(finder, _LeaveOut)), None)

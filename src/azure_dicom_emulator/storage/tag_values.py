@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Row, Table, delete, func, select, text, update
 
-from ..dicom.extended_values import KINDS
 from ..dicom.levels import TagLevel  # its numbers are stored in extended_query_tag.level
+from ..dicom.value_kinds import KINDS
 from .person_name_words import delete_person_name_words, replace_person_name_words
 from .schema import (
     extended_query_tag,
@@ -48,7 +48,7 @@ VALUE_TABLES: dict[str, Table] = {
     "long": extended_query_tag_long,
     "double": extended_query_tag_double,
 }
-"""The value table of each kind of value (see dicom.extended_values.KINDS)."""
+"""The value table of each kind of value (see dicom.value_kinds.KINDS)."""
 
 
 def value_table(vr: str) -> Table:

@@ -10,7 +10,7 @@ from sqlalchemy import Row
 
 from ...dicom.attribute_ids import dictionary_vrs, is_private, is_private_creator, parse_attribute_id, path_of
 from ...dicom.core_attributes import CORE_ATTRIBUTES
-from ...dicom.extended_values import KINDS
+from ...dicom.value_kinds import KINDS
 from ...dicom.value_rules import minimal_value_problem
 from ...errors import BadRequest, Conflict, NotFound, ServiceError
 from ...storage import operations, reindexing, tag_values

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from ...dicom import matching
 from ...dicom.attribute_ids import name_of, parse_attribute_id
 from ...dicom.core_attributes import CORE_ATTRIBUTES, MODALITIES_IN_STUDY
-from ...dicom.extended_values import KINDS
+from ...dicom.value_kinds import KINDS
 from ...errors import BadRequest
 from ...storage import search as conditions
 from ...storage.tag_values import TagLevel, TagStatus

@@ -1,14 +1,15 @@
-"""The start of a pixel worker process: its allocator set, and the pixel code loaded before its first job."""
+"""The start of a pixel worker process: its allocator set, and the pixel code loaded before its first job.
+Imports nothing at module level: the server names ``prepare`` without loading what a pixel worker needs."""
 
 from __future__ import annotations
-
-from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian
 
 
 def prepare() -> None:
     """Keeps freed memory for the next frame, then decodes and renders a one-pixel image once, so that numpy,
     Pillow, pydicom's pixel backends and the image encoders are loaded before the first real job."""
+    from pydicom.dataset import Dataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
     from ...dicom.render import JPEG, PNG, render
     from ...dicom.transcode import decode_frame
     from ...runtime import allocator

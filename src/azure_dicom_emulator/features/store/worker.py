@@ -9,4 +9,5 @@ def prepare() -> None:
 
     allocator.keep_freed_memory()
     pixel_library_exclusion.leave_out()
+    pixel_library_exclusion.import_pydicom()
     from . import examination  # noqa: F401  (loaded now, not during the first upload)
