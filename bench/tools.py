@@ -295,11 +295,13 @@ def main() -> None:
     # Each round times the command and the client one after the other: their ratio, round by round.
     round_ratios = [whole / client for whole, client in zip(upload_rate, client_rate, strict=True)]
     round_sent_ratios = [sent / client for sent, client in zip(sent_rate, client_rate, strict=True)]
+    baseline_option = " --baseline-src ..." if baseline else ""
     lines = [
         "## The emulator's tools: start-up, idle memory, upload, reset",
         "",
         f"Measured by `bench/tools.py --rounds {args.rounds} --upload-files {args.upload_files}"
-        f" --reset-instances {args.reset_instances}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())},"
+        f" --reset-instances {args.reset_instances}{baseline_option}`"
+        f" on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())},"
         f" load average {load:.2f} at the start. Medians, with the range of the rounds in brackets.",
         "",
         "| Measure | Figure | Target |",
