@@ -147,10 +147,10 @@ def test_upload_waits_out_a_429_with_retry_after_and_then_stores_every_file(tmp_
         server.stop()
 
 
-def test_upload_sends_its_token_and_without_one_counts_each_files_401_even_for_a_body_it_had_not_finished(tmp_path):
+def test_upload_sends_its_token_and_without_one_counts_each_files_401_a_large_file_included(tmp_path):
     server = Server(tmp_path / "data", DICOM_EMULATOR_AUTH_ENABLED="true").start()
     try:
-        big = make_dataset(rows=2048, columns=2048)  # 8 MB: more than the socket takes before the answer
+        big = make_dataset(rows=2048, columns=2048)  # 8 MB (an answer before the whole body: test_upload_connection)
         big.PixelData = bytes(2048 * 2048 * 2)
         (tmp_path / "tree").mkdir()
         (tmp_path / "tree" / "big.dcm").write_bytes(to_bytes(big))

@@ -1,7 +1,8 @@
 """Request handlers imported after start-up, in a thread, instead of before the server answers.
 
-The modules behind the DICOM routes and the operations (and pydicom under them) take about a tenth of
-a second to import, which a server would otherwise spend before its health check answered. Each
+The modules behind the DICOM routes and the operations (and pydicom under them) take a good share of a
+server's start-up to import (bench/RESULTS.md, tools), which it would otherwise spend before its health
+check answered. Each
 handler is named by a ``deferred`` stand-in; ``preload`` imports every named module in a thread once
 the server is up. A stand-in called before that waits for it without holding up the event loop, and
 one called where no preload was started imports its module itself.

@@ -53,15 +53,13 @@ def leave_out() -> None:
 def import_pydicom() -> None:
     """Imports pydicom, unless it is imported already; without LEFT_OUT_OF_PYDICOM where modules are left out."""
     finder = _finder()
-    if "pydicom" in sys.modules or finder is None:
-        import pydicom  # noqa: F401
-
-        return
-    finder.importing_pydicom.now = True
+    if finder is not None:
+        finder.importing_pydicom.now = True
     try:
-        import pydicom  # noqa: F401, F811  (it decides now, without them, which libraries it has)
+        import pydicom  # noqa: F401  (it decides at its first import which libraries it has)
     finally:
-        finder.importing_pydicom.now = False
+        if finder is not None:
+            finder.importing_pydicom.now = False
 
 
 def _finder() -> _LeaveOut | None:

@@ -1,4 +1,4 @@
-"""Whether the emulator's own HTTP clients (upload, seeding, the pytest plugin, token) check certificates."""
+"""Whether the emulator's own httpx clients (seeding, the pytest plugin, token) check certificates."""
 
 from __future__ import annotations
 

@@ -1,15 +1,16 @@
 """The upload's HTTP connections: the standard library's, which hand a batch's body to the socket in one call.
 
-``httpx`` copies a body on its way to the socket and costs the command a tenth of a second to import; on a
-machine whose cores the server also needs, both slow the upload down (bench/RESULTS.md, tools).
+``httpx`` copies a body on its way to the socket and takes a good share of the command's start-up to import;
+on a machine whose cores the server also needs, both slow the upload down (bench/RESULTS.md, tools).
 """
 
 from __future__ import annotations
 
+import functools
 import http.client
 import os
 import ssl
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 CONNECT_SECONDS = 10.0
 ANSWER_SECONDS = 600.0
@@ -69,7 +70,9 @@ def post(
         raise
 
 
+@functools.cache
 def _tls_context() -> ssl.SSLContext:
+    """One context for every connection of the command: reading the certificates is done once."""
     if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
         return ssl.create_default_context()  # OpenSSL reads both variables
     try:
@@ -79,7 +82,7 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def _proxy_for(host: str):
+def _proxy_for(host: str) -> SplitResult | None:
     import urllib.request
 
     proxy = urllib.request.getproxies().get("https")
